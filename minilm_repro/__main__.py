@@ -1,0 +1,5 @@
+import sys
+
+from minilm_repro.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data layer: task features, task loading, the generated benchmark, corpus preparation."""

@@ -1,0 +1,100 @@
+"""Train a tokenizer on a text corpus: WordPiece (BERT layout) or sentencepiece unigram (XLM-R layout).
+
+Used by the smoke profile, which pretrains its own tiny teachers; the paper profiles take the
+teacher's tokenizer from its checkpoint instead.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+
+from minilm_repro.config import ConfigError
+
+
+@dataclasses.dataclass
+class TokenizerConfig:
+    kind: str  # "wordpiece" (BertTokenizerFast) | "sentencepiece" (XLMRobertaTokenizer)
+    vocab_size: int
+    lowercase: bool = True
+    min_frequency: int = 2
+    max_position: int = 512
+
+    def __post_init__(self):
+        if self.kind not in ("wordpiece", "sentencepiece"):
+            raise ConfigError(f"tokenizer.kind must be 'wordpiece' or 'sentencepiece', got {self.kind!r}")
+
+
+def _check_files(files: list[str]) -> list[str]:
+    if not files:
+        raise FileNotFoundError("no corpus text files given to train the tokenizer on")
+    for f in files:
+        if not Path(f).is_file() or Path(f).stat().st_size == 0:
+            raise FileNotFoundError(f"corpus file {f} is missing or empty")
+    return [str(f) for f in files]
+
+
+def train_wordpiece(files: list[str], cfg: TokenizerConfig):
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=cfg.lowercase, clean_text=True, handle_chinese_chars=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, special_tokens=specials
+    )
+    tok.train(files, trainer)
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
+    )
+    return BertTokenizerFast(
+        tokenizer_object=tok, do_lower_case=cfg.lowercase, model_max_length=cfg.max_position,
+        unk_token="[UNK]", sep_token="[SEP]", pad_token="[PAD]", cls_token="[CLS]", mask_token="[MASK]",
+    )
+
+
+def train_sentencepiece(files: list[str], cfg: TokenizerConfig, keep_model_in: Path | None = None):
+    """Unigram sentencepiece, laid out as XLM-R does (<s> <pad> </s> <unk>, pieces, <mask>)."""
+    import sentencepiece as spm
+    from sentencepiece import sentencepiece_model_pb2
+    from transformers import XLMRobertaTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = Path(tmp) / "spm"
+        spm.SentencePieceTrainer.train(
+            input=",".join(files), model_prefix=str(prefix), model_type="unigram",
+            vocab_size=cfg.vocab_size - 2,  # + <pad> and <mask> added below
+            character_coverage=1.0, num_threads=1, minloglevel=2,
+            unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        )
+        proto = sentencepiece_model_pb2.ModelProto()
+        proto.ParseFromString(prefix.with_suffix(".model").read_bytes())
+        if keep_model_in is not None:
+            keep_model_in.mkdir(parents=True, exist_ok=True)
+            shutil.copy(prefix.with_suffix(".model"), keep_model_in / "sentencepiece.bpe.model")
+    # spm ids 0..2 are unk/bos/eos; XLM-R puts <s> <pad> </s> <unk> first (fairseq order)
+    vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    vocab += [(p.piece, p.score) for p in proto.pieces[3:]]
+    vocab += [("<mask>", 0.0)]
+    return XLMRobertaTokenizer(
+        vocab=vocab, _spm_precompiled_charsmap=proto.normalizer_spec.precompiled_charsmap,
+        model_max_length=cfg.max_position,
+    )
+
+
+def train_tokenizer(files: list[str], cfg: TokenizerConfig, out_dir: str | Path):
+    """Train and save to ``out_dir`` (loads with ``AutoTokenizer.from_pretrained``)."""
+    files = _check_files(files)
+    out_dir = Path(out_dir)
+    if cfg.kind == "wordpiece":
+        tok = train_wordpiece(files, cfg)
+    else:
+        tok = train_sentencepiece(files, cfg, keep_model_in=out_dir)
+    tok.save_pretrained(str(out_dir))
+    return tok

@@ -1,0 +1,170 @@
+"""Fine-tune one model on one task for one grid point and seed; evaluate on every eval set.
+
+One call = one Snakemake job. Output: a metrics JSON with, per eval set, the task's official
+metrics (percent), the majority-class baseline for classification tasks, and the score used to
+pick the best grid point on dev. Works for any HF encoder directory (BERT, RoBERTa, XLM-R, the
+BERT-architecture multilingual MiniLM with an XLM-R tokenizer: token_type_ids only when the
+tokenizer makes them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from minilm_repro.config import ConfigError, parse_stage_config
+from minilm_repro.data.features import FEATURES, is_qa, is_regression, num_labels
+from minilm_repro.data.layout import load_split
+from minilm_repro.finetune.features import load_manifest
+from minilm_repro.finetune.plan import PRIMARY_METRIC
+from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
+from minilm_repro.training import (
+    device_batch_and_accumulation, last_checkpoint, load_tokenizer, tokenizer_matches, use_bf16, world_size,
+)
+
+
+@dataclasses.dataclass
+class FinetuneConfig:
+    task: str
+    lr: float
+    epochs: float
+    batch_size: int = 32  # global batch
+    seed: int = 42
+    warmup_ratio: float = 0.1
+    warmup_steps: int = 0  # overrides warmup_ratio when > 0 (XNLI: 500 in the paper)
+    weight_decay: float = 0.01
+    max_device_batch: int = 64
+    n_best: int = 20
+    max_answer_length: int = 30
+    bf16: str = "auto"
+    save_steps: int = 500
+    logging_steps: int = 50
+
+    def __post_init__(self):
+        if self.task not in FEATURES:
+            raise ConfigError(f"finetune.task: unknown task {self.task!r}")
+        if self.lr <= 0 or self.epochs <= 0:
+            raise ConfigError("finetune: lr and epochs must be positive")
+
+
+def _model_for(task: str, model_dir: str):
+    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+
+    from minilm_repro.training import load_pretrained
+
+    if is_qa(task):
+        return load_pretrained(model_dir, AutoModelForQuestionAnswering)
+    kw = {"num_labels": num_labels(task)}
+    if is_regression(task):
+        kw["problem_type"] = "regression"
+    return load_pretrained(model_dir, AutoModelForSequenceClassification, **kw)
+
+
+def _classification_eval(trainer, task, feats, train_labels, scores_fn):
+    pred = trainer.predict(feats)
+    logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
+    labels = np.asarray(feats["labels"])
+    preds = logits.squeeze(-1) if is_regression(task) else logits.argmax(-1)
+    out = {"scores": scores_fn(task, preds, labels)}
+    if not is_regression(task):
+        majority = np.bincount(np.asarray(train_labels)).argmax()
+        out["majority"] = scores_fn(task, np.full_like(labels, majority), labels)
+    return out
+
+
+def _qa_eval(trainer, cfg, feats, examples, language):
+    from minilm_repro.finetune.qa_processing import postprocess_qa_predictions
+    from minilm_repro.metrics import mlqa_scores, squad_v1_scores, squad_v2_scores
+
+    pred = trainer.predict(feats.remove_columns(["example_id", "offset_mapping"]))
+    start, end = pred.predictions[:2]
+    v2 = cfg.task == "squad_v2"
+    preds, na_probs = postprocess_qa_predictions(
+        examples, feats, start, end, n_best_size=cfg.n_best, max_answer_length=cfg.max_answer_length,
+        version_2_with_negative=v2,
+    )
+    rows = list(examples)
+    if v2:
+        return {"scores": squad_v2_scores(rows, preds, na_probs)}
+    if cfg.task == "mlqa":
+        return {"scores": mlqa_scores(rows, preds, language)}
+    return {"scores": squad_v1_scores(rows, preds)}
+
+
+def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root: str, workdir: str, job=None) -> dict:
+    import datasets
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+
+    from minilm_repro.metrics import classification_scores
+    from minilm_repro.tracking import trainer_callback
+
+    manifest = load_manifest(features_dir)
+    if manifest["task"] != cfg.task:
+        raise ConfigError(f"features in {features_dir} are for task {manifest['task']!r}, not {cfg.task!r}")
+    tokenizer = load_tokenizer(model_dir)
+    model = _model_for(cfg.task, model_dir)
+    tokenizer_matches(model.config, tokenizer, f"model {model_dir}")
+    train = datasets.load_from_disk(str(Path(features_dir) / "train"))
+    per_device, accum = device_batch_and_accumulation(cfg.batch_size, cfg.max_device_batch, world_size())
+    args = TrainingArguments(
+        output_dir=str(workdir), num_train_epochs=cfg.epochs, per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accum, per_device_eval_batch_size=128, learning_rate=cfg.lr,
+        warmup_ratio=cfg.warmup_ratio if cfg.warmup_steps == 0 else 0.0, warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay, lr_scheduler_type="linear", save_strategy="steps",
+        save_steps=cfg.save_steps, save_total_limit=1, logging_steps=cfg.logging_steps, report_to=[],
+        seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.bf16), dataloader_num_workers=0,
+        disable_tqdm=True, ddp_find_unused_parameters=False,
+    )
+    trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer),
+                      callbacks=[trainer_callback(job)] if job else [])
+    start = time.time()
+    result = trainer.train(resume_from_checkpoint=last_checkpoint(workdir))
+    train_seconds = time.time() - start
+    evals = {}
+    for ref in manifest["evals"]:
+        feats = datasets.load_from_disk(str(Path(features_dir) / "eval" / ref["dir"]))
+        if is_qa(cfg.task):
+            examples = load_split(tasks_root, ref["task"], ref["config"], ref["split"])
+            res = _qa_eval(trainer, cfg, feats, examples, ref.get("language"))
+        else:
+            res = _classification_eval(trainer, cfg.task, feats, train["labels"], classification_scores)
+        res.update(language=ref.get("language"), split=ref["split"], config=ref["config"])
+        evals[ref["dir"]] = res
+    primary = PRIMARY_METRIC[cfg.task]
+    select = [evals[d]["scores"][primary] for d in manifest["select_on"]]
+    return {
+        "task": cfg.task, "primary_metric": primary, "select_score": float(np.mean(select)),
+        "evals": evals, "train_loss": result.training_loss, "train_seconds": train_seconds,
+        "train_features": len(train), "steps": trainer.state.global_step,
+        "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+    }
+
+
+def _run(args) -> int:
+    set_threads(args.threads)
+    cfg = parse_stage_config(FinetuneConfig, args.config, "finetune config")
+    with open_run(args, "finetune", dataclasses.asdict(cfg), args.run_name) as job:
+        metrics = finetune(cfg, args.model, args.features, args.tasks_root, args.workdir, job)
+        flat = {"select_score": metrics["select_score"], "train_seconds": metrics["train_seconds"]}
+        for name, res in metrics["evals"].items():
+            flat.update({f"{name}/{k}": v for k, v in res["scores"].items() if isinstance(v, (int, float))})
+        job.log_metrics(flat)
+    write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("finetune", help="fine-tune a model on a task (one grid point, one seed) and evaluate")
+    p.add_argument("--model", required=True, help="HF model directory (with tokenizer)")
+    p.add_argument("--features", required=True, help="output of `minilm-repro tokenize-task`")
+    p.add_argument("--tasks-root", required=True, help="task directory (raw examples for QA scoring)")
+    p.add_argument("--workdir", required=True, help="checkpoint directory (resume from here)")
+    p.add_argument("--metrics", required=True, help="metrics JSON to write")
+    p.add_argument("--run-name", default="finetune")
+    add_common_args(p)
+    p.set_defaults(func=_run)

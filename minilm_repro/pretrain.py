@@ -1,0 +1,101 @@
+"""Masked-language-model pretraining: the smoke profile's tiny teachers and the from-scratch baseline.
+
+The from-scratch student (the paper's "trained from scratch" row) has the distilled student's
+shape and sees the same corpus blocks for the same number of steps and global batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from minilm_repro.config import ConfigError, parse_stage_config
+from minilm_repro.models.build import ArchConfig, count_parameters, student_config, teacher_config
+from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
+from minilm_repro.training import (
+    OptimConfig, last_checkpoint, load_tokenizer, save_model_dir, training_arguments,
+)
+
+
+@dataclasses.dataclass
+class PretrainConfig:
+    optim: dict
+    arch: dict | None = None  # full ArchConfig for a new teacher
+    shape: dict | None = None  # {"layers": L, "hidden": H} derived from --like (scratch student)
+    mlm_probability: float = 0.15
+    eval_blocks: int = 200
+
+    def __post_init__(self):
+        if (self.arch is None) == (self.shape is None):
+            raise ConfigError("pretrain: give exactly one of 'arch' (new teacher) or 'shape' (with --like)")
+
+
+def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: str, workdir: str,
+             like: str | None = None, job=None, name: str = "model") -> dict:
+    from transformers import AutoConfig, AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer
+
+    from minilm_repro.data.corpus import load_corpus
+    from minilm_repro.tracking import trainer_callback
+
+    optim = parse_stage_config(OptimConfig, cfg.optim, "pretrain.optim")
+    tokenizer = load_tokenizer(tokenizer_dir)
+    if cfg.arch is not None:
+        model_cfg = teacher_config(parse_stage_config(ArchConfig, cfg.arch, "pretrain.arch"), tokenizer)
+    else:
+        if like is None:
+            raise ConfigError("pretrain: 'shape' needs --like <model dir> to derive the architecture from")
+        model_cfg = student_config(AutoConfig.from_pretrained(like), **cfg.shape)
+    corpus = load_corpus(corpus_dir).remove_columns(["lang"])
+    n_eval = min(cfg.eval_blocks, len(corpus) // 10)
+    split = corpus.train_test_split(test_size=n_eval, seed=optim.seed, shuffle=True) if n_eval else None
+    train_ds = split["train"] if split else corpus
+    model = AutoModelForMaskedLM.from_config(model_cfg)
+    args = training_arguments(optim, workdir, per_device_eval_batch_size=64)
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability, seed=optim.seed)
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=split["test"] if split else None,
+        data_collator=collator, callbacks=[trainer_callback(job)] if job else [],
+    )
+    start = time.time()
+    resume = last_checkpoint(workdir)
+    result = trainer.train(resume_from_checkpoint=resume)
+    elapsed = time.time() - start
+    metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
+               "train_seconds": elapsed, "resumed_from_step": int(Path(resume).name.split("-")[-1]) if resume else 0,
+               "params": count_parameters(model.base_model), "layers": model_cfg.num_hidden_layers,
+               "hidden": model_cfg.hidden_size}
+    if split:
+        metrics["eval_mlm_loss"] = trainer.evaluate()["eval_loss"]
+    if trainer.is_world_process_zero():
+        card = {"name": name, "stage": "pretrain (masked LM)", "architecture": model_cfg.model_type,
+                "layers": model_cfg.num_hidden_layers, "hidden": model_cfg.hidden_size,
+                "heads": model_cfg.num_attention_heads, "steps": trainer.state.global_step,
+                "global_batch": optim.batch_size, "corpus": str(corpus_dir), "init": "random"}
+        save_model_dir(trainer.model, tokenizer, out_dir, card)
+    return metrics
+
+
+def _run(args) -> int:
+    set_threads(args.threads)
+    cfg = parse_stage_config(PretrainConfig, args.config, "pretrain config")
+    with open_run(args, "pretrain", dataclasses.asdict(cfg), args.name) as job:
+        metrics = pretrain(cfg, args.tokenizer, args.corpus, args.out, args.workdir, args.like, job, args.name)
+        job.log_metrics({f"final/{k}": v for k, v in metrics.items()})
+    write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="MLM-pretrain a model from random init (tiny teacher, scratch baseline)")
+    p.add_argument("--tokenizer", required=True)
+    p.add_argument("--corpus", required=True, help="prepared corpus directory")
+    p.add_argument("--out", required=True, help="final HF model directory")
+    p.add_argument("--workdir", required=True, help="checkpoint directory (resume from here)")
+    p.add_argument("--metrics", required=True, help="metrics JSON to write")
+    p.add_argument("--like", help="derive the architecture from this model directory ('shape' config)")
+    p.add_argument("--name", default="model")
+    add_common_args(p)
+    p.set_defaults(func=_run)

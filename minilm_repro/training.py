@@ -1,0 +1,164 @@
+"""Shared training plumbing: the optimisation config, HF TrainingArguments, resume, final model dirs.
+
+Training loops are the HF Trainer's (bf16, gradient accumulation, DDP under torchrun,
+checkpoint/resume of model, optimiser, scheduler, RNG and data position). Checkpoints live in a
+work directory that is *not* a Snakemake output, because Snakemake deletes a failed job's
+outputs; the final model directory is written atomically at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+
+from minilm_repro.config import ConfigError
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """Optimisation of one training job. ``batch_size`` is the GLOBAL batch (all devices, all
+    accumulation steps): per-device batch and accumulation are derived from the world size."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int = 0
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-6
+    max_grad_norm: float = 1.0
+    max_device_batch: int = 64  # largest per-device micro-batch; more -> accumulation
+    save_steps: int = 1000
+    logging_steps: int = 50
+    seed: int = 42
+    bf16: str = "auto"  # "auto" (bf16 on a CUDA device that supports it) | "yes" | "no"
+
+    def __post_init__(self):
+        if self.bf16 not in ("auto", "yes", "no"):
+            raise ConfigError(f"bf16 must be 'auto', 'yes' or 'no', got {self.bf16!r}")
+        if self.steps <= 0 or self.batch_size <= 0:
+            raise ConfigError("steps and batch_size must be positive")
+
+
+def world_size() -> int:
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def device_batch_and_accumulation(global_batch: int, max_device_batch: int, world: int) -> tuple[int, int]:
+    """Split a global batch over ``world`` devices: (per-device micro-batch, accumulation steps).
+
+    The product per_device * accumulation * world equals ``global_batch`` exactly, or an error
+    says which global batch sizes would work.
+    """
+    if global_batch % world:
+        raise ConfigError(f"global batch {global_batch} is not divisible by the {world} processes")
+    per_rank = global_batch // world
+    accum = 1
+    while per_rank // accum > max_device_batch or per_rank % accum:
+        accum += 1
+        if accum > per_rank:
+            break
+    per_device = per_rank // accum
+    if per_device * accum * world != global_batch:
+        raise ConfigError(f"cannot split global batch {global_batch} over {world} processes "
+                          f"with micro-batches <= {max_device_batch}")
+    return per_device, accum
+
+
+def use_bf16(setting: str) -> bool:
+    import torch
+
+    if setting == "no":
+        return False
+    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if setting == "yes" and not cuda_bf16:
+        raise ConfigError("bf16: 'yes' needs a CUDA device with bf16 support; use 'auto' or 'no'")
+    return cuda_bf16
+
+
+def training_arguments(cfg: OptimConfig, workdir: str | Path, **overrides):
+    from transformers import TrainingArguments
+
+    per_device, accum = device_batch_and_accumulation(cfg.batch_size, cfg.max_device_batch, world_size())
+    kwargs = dict(
+        output_dir=str(workdir), max_steps=cfg.steps, per_device_train_batch_size=per_device,
+        gradient_accumulation_steps=accum, learning_rate=cfg.lr, warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay, adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2,
+        adam_epsilon=cfg.adam_epsilon, max_grad_norm=cfg.max_grad_norm, lr_scheduler_type="linear",
+        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
+        logging_steps=cfg.logging_steps, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
+        bf16=use_bf16(cfg.bf16), dataloader_num_workers=0, remove_unused_columns=False,
+        disable_tqdm=True, ddp_find_unused_parameters=False,
+    )
+    kwargs.update(overrides)
+    return TrainingArguments(**kwargs)
+
+
+def last_checkpoint(workdir: str | Path) -> str | None:
+    """The newest complete Trainer checkpoint in ``workdir`` (None when starting fresh)."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    workdir = Path(workdir)
+    if not workdir.is_dir():
+        return None
+    return get_last_checkpoint(str(workdir))
+
+
+def save_model_dir(model, tokenizer, out_dir: str | Path, card: dict) -> None:
+    """Write an HF model directory atomically: weights (safetensors), config, tokenizer, card."""
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    lines = [f"# {card.get('name', out_dir.name)}", "", "Produced by minilm-repro.", ""]
+    lines += [f"- **{k}**: {v}" for k, v in card.items()]
+    (tmp / "README.md").write_text("\n".join(lines) + "\n")
+    (tmp / "minilm_repro.json").write_text(json.dumps(card, indent=2, sort_keys=True, default=str) + "\n")
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    tmp.rename(out_dir)
+
+
+def load_tokenizer(path: str | Path):
+    from transformers import AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"tokenizer directory {path} does not exist")
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def load_pretrained(path: str | Path, auto_cls=None, **kwargs):
+    """Load a local model directory, with a clear error for a missing or corrupt checkpoint."""
+    from transformers import AutoModel
+
+    auto_cls = auto_cls or AutoModel
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a model directory (no config.json)")
+    try:
+        return auto_cls.from_pretrained(str(path), **kwargs)
+    except Exception as exc:  # safetensors / torch raise many types for truncated files
+        raise RuntimeError(
+            f"cannot load the checkpoint in {path} ({type(exc).__name__}: {exc}); the file is "
+            f"corrupt or incomplete: delete {path} and re-run the stage that produces it"
+        ) from exc
+
+
+def tokenizer_matches(model_config, tokenizer, where: str) -> None:
+    """A tokenizer whose vocabulary does not fit the model's embeddings is an early error."""
+    if len(tokenizer) > model_config.vocab_size:
+        raise ConfigError(
+            f"{where}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is "
+            f"{model_config.vocab_size}: use the teacher's own tokenizer"
+        )
+    if tokenizer.pad_token_id != model_config.pad_token_id:
+        raise ConfigError(
+            f"{where}: tokenizer pad id {tokenizer.pad_token_id} != model pad_token_id "
+            f"{model_config.pad_token_id}: the tokenizer does not belong to this model"
+        )
