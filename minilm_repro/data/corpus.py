@@ -101,11 +101,12 @@ def _tokenize_file(path: Path, tokenizer, cfg: CorpusConfig, cache_dir: Path):
     import datasets
 
     lang = path.stem
+    with open(path, encoding="utf-8") as fh:
+        if not any(line.strip() for line in fh):
+            raise ValueError(f"corpus file {path} holds no text")
     docs = datasets.Dataset.from_generator(
         read_documents, gen_kwargs={"path": str(path), "lang": lang}, cache_dir=str(cache_dir)
     )
-    if len(docs) == 0:
-        raise ValueError(f"corpus file {path} holds no text")
     num_proc = cfg.num_proc if cfg.num_proc > 1 else None
     tok = docs.map(
         _tokenize_batch, batched=True, batch_size=cfg.batch_size, num_proc=num_proc,

@@ -72,6 +72,7 @@ def train_sentencepiece(files: list[str], cfg: TokenizerConfig, keep_model_in: P
             vocab_size=cfg.vocab_size - 2,  # + <pad> and <mask> added below
             character_coverage=1.0, num_threads=1, minloglevel=2,
             unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+            hard_vocab_limit=False,  # vocab_size is an upper bound on small corpora
         )
         proto = sentencepiece_model_pb2.ModelProto()
         proto.ParseFromString(prefix.with_suffix(".model").read_bytes())

@@ -31,8 +31,6 @@ rule distill:
         workdir=f"{WORK}/{{track}}/distill/{{model}}",
         tags=job_tags,
     threads: THREADS
-    resources:
-        gpu=1,
     log:
         f"{RESULTS}/logs/{{track}}/distill_{{model}}.log",
     benchmark:

@@ -66,8 +66,6 @@ rule finetune:
         tags=job_tags,
         run_name="{track}/{model}/{task}/{gp}/seed{seed}",
     threads: THREADS
-    resources:
-        gpu=1,
     log:
         f"{RESULTS}/logs/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.log",
     benchmark:

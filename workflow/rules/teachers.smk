@@ -21,8 +21,6 @@ rule pretrain_teacher:
         workdir=f"{WORK}/{{track}}/pretrain/teacher",
         tags=teacher_tags,
     threads: THREADS
-    resources:
-        gpu=1,
     log:
         f"{RESULTS}/logs/{{track}}/pretrain_teacher.log",
     benchmark:
@@ -80,8 +78,6 @@ rule pretrain_scratch:
         workdir=f"{WORK}/{{track}}/pretrain/scratch",
         tags=scratch_tags,
     threads: THREADS
-    resources:
-        gpu=1,
     log:
         f"{RESULTS}/logs/{{track}}/pretrain_scratch.log",
     benchmark:

@@ -1,0 +1,57 @@
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+# tests never touch the hub, and keep the machine's 2 cores for pytest itself
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_mlflow(tmp_path, monkeypatch):
+    """Every test logs to its own SQLite store, never to results/mlflow.db."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+
+@pytest.fixture(scope="session")
+def torch_threads():
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def write_toy_corpus(path: Path, docs: int = 120, seed: int = 0) -> Path:
+    """A small English-like corpus: one sentence per line, blank line between documents."""
+    rng = random.Random(seed)
+    names = ["anna", "bob", "carl", "dina", "emil", "fay", "gus", "hana"]
+    cities = ["paris", "rome", "oslo", "lima", "kyiv"]
+    jobs = ["doctor", "baker", "pilot", "farmer"]
+    lines = []
+    for _ in range(docs):
+        for _ in range(rng.randint(2, 5)):
+            lines.append(f"{rng.choice(names)} lives in {rng.choice(cities)} and works as a {rng.choice(jobs)} .")
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def toy_corpus(tmp_path_factory) -> Path:
+    return write_toy_corpus(tmp_path_factory.mktemp("corpus") / "l0.txt")
+
+
+@pytest.fixture(scope="session")
+def wordpiece_dir(tmp_path_factory, toy_corpus) -> Path:
+    from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
+
+    out = tmp_path_factory.mktemp("tok") / "wordpiece"
+    train_tokenizer([str(toy_corpus)], TokenizerConfig(kind="wordpiece", vocab_size=120, max_position=64), out)
+    return out
