@@ -66,11 +66,13 @@ rule finetune:
         tags=job_tags,
         run_name="{track}/{model}/{task}/{gp}/seed{seed}",
     threads: THREADS
+    resources:
+        gpu=0,
     log:
         f"{RESULTS}/logs/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.tsv"
     shell:
-        "minilm-repro finetune --model {input.model} --features {input.features} --tasks-root {params.root}"
+        "minilm-repro launch --nproc {resources.gpu} -- finetune --model {input.model} --features {input.features} --tasks-root {params.root}"
         " --workdir {params.workdir} --metrics {output} --run-name {params.run_name} --config {params.cfg:q}"
         " --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"

@@ -21,12 +21,14 @@ rule pretrain_teacher:
         workdir=f"{WORK}/{{track}}/pretrain/teacher",
         tags=teacher_tags,
     threads: THREADS
+    resources:
+        gpu=0,
     log:
         f"{RESULTS}/logs/{{track}}/pretrain_teacher.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/pretrain_teacher.tsv"
     shell:
-        "minilm-repro pretrain --tokenizer {input.tokenizer} --corpus {input.corpus} --out {output.model}"
+        "minilm-repro launch --nproc {resources.gpu} -- pretrain --tokenizer {input.tokenizer} --corpus {input.corpus} --out {output.model}"
         " --workdir {params.workdir} --metrics {output.metrics} --name teacher --config {params.cfg:q}"
         " --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"
 
@@ -78,11 +80,13 @@ rule pretrain_scratch:
         workdir=f"{WORK}/{{track}}/pretrain/scratch",
         tags=scratch_tags,
     threads: THREADS
+    resources:
+        gpu=0,
     log:
         f"{RESULTS}/logs/{{track}}/pretrain_scratch.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/pretrain_scratch.tsv"
     shell:
-        "minilm-repro pretrain --tokenizer {input.teacher} --like {input.teacher} --corpus {input.corpus}"
+        "minilm-repro launch --nproc {resources.gpu} -- pretrain --tokenizer {input.teacher} --like {input.teacher} --corpus {input.corpus}"
         " --out {output.model} --workdir {params.workdir} --metrics {output.metrics} --name scratch"
         " --config {params.cfg:q} --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"

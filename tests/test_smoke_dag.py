@@ -1,0 +1,118 @@
+"""The smoke DAG end to end, at reduced step counts, in a scratch directory (CI-sized).
+
+Checks the stage contracts rather than the scores: every model directory loads with the Auto
+classes, MLflow holds one finished run per training/evaluation job with its tags, the tables
+exist, a second dry-run has nothing to do, and changing one fine-tuning hyper-parameter
+reruns only the jobs that depend on it.
+"""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def reduced_smoke_config() -> dict:
+    cfg = yaml.safe_load((REPO / "workflow" / "config" / "smoke.yaml").read_text())
+    cfg["profile"] = "ci"
+    for track in cfg["tracks"].values():
+        track["teacher"]["pretrain"]["optim"].update(steps=120, save_steps=60)
+        for student in track["students"].values():
+            student["optim"].update(steps=40, save_steps=20)
+        track["scratch"]["optim"].update(steps=40, save_steps=20)
+    for task in cfg["finetune"]["tasks"].values():
+        task["epochs"] = [1]
+    return cfg
+
+
+def snakemake(workdir: Path, configfile: Path, *args: str) -> subprocess.CompletedProcess:
+    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--configfile", str(configfile),
+           "--cores", "2", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=1500)
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("dag")
+    configfile = work / "ci.yaml"
+    configfile.write_text(yaml.safe_dump(reduced_smoke_config()))
+    res = snakemake(work, configfile)
+    if res.returncode != 0:
+        logs = "\n".join(f"== {p}\n{p.read_text()[-1500:]}" for p in sorted((work / "results" / "logs").rglob("*.log")))
+        pytest.fail(f"smoke DAG failed:\n{res.stderr[-4000:]}\n{logs[-6000:]}")
+    return work, configfile
+
+
+def test_models_load_with_auto_classes(smoke_run):
+    from transformers import AutoModel, AutoTokenizer
+
+    work, _ = smoke_run
+    dirs = sorted(p for p in (work / "results").glob("*/models/*") if p.is_dir())
+    assert {(p.parent.parent.name, p.name) for p in dirs} == {
+        (t, m) for t in ("mono", "multi") for m in ("teacher", "ta", "student", "scratch")}
+    for d in dirs:
+        model, tok = AutoModel.from_pretrained(d), AutoTokenizer.from_pretrained(d)
+        assert model.config.vocab_size >= len(tok)
+        card = json.loads((d / "minilm_repro.json").read_text())
+        assert card["steps"] > 0
+    ta = json.loads((work / "results" / "mono" / "models" / "ta" / "minilm_repro.json").read_text())
+    assert ta["teacher"] == "teacher" and ta["method"] == "minilm"
+    student = AutoModel.from_pretrained(work / "results" / "mono" / "models" / "student")
+    teacher = AutoModel.from_pretrained(work / "results" / "mono" / "models" / "teacher")
+    assert student.config.num_hidden_layers < teacher.config.num_hidden_layers
+    assert student.config.num_attention_heads == teacher.config.num_attention_heads
+
+
+def test_tables_and_metrics(smoke_run):
+    work, _ = smoke_run
+    tables = work / "results" / "tables"
+    for name in ("mono_glue_squad", "multi_xnli", "multi_mlqa"):
+        assert (tables / f"{name}.md").is_file() and (tables / f"{name}.csv").is_file()
+    import pandas as pd
+
+    glue = pd.read_csv(tables / "mono_glue_squad.csv", index_col=0)
+    assert {"teacher", "ta", "student", "scratch", "majority-class"} <= set(glue.index)
+    assert {"MNLI-m", "MNLI-mm", "SQuAD2", "#Params (M)"} <= set(glue.columns)
+    xnli = pd.read_csv(tables / "multi_xnli.csv", index_col=0)
+    assert {"l0", "l1", "l2", "l3", "Avg"} <= set(xnli.columns)
+    checks = json.loads((tables / "checks.json").read_text())
+    assert checks["beats_majority"] and set(checks["teacher_beats_scratch"]) == {"mono", "multi"}
+
+
+def test_mlflow_has_one_run_per_job(smoke_run):
+    import mlflow
+
+    work, _ = smoke_run
+    mlflow.set_tracking_uri(f"sqlite:///{work / 'results' / 'mlflow.db'}")
+    runs = mlflow.search_runs(experiment_names=["minilm-repro/ci"])
+    # per track: teacher + 2 distillations + scratch + 4 models x 2 tasks
+    assert len(runs) == 2 * (1 + 2 + 1 + 8)
+    assert set(runs["status"]) == {"FINISHED"}
+    assert sorted(runs["tags.stage"].value_counts().items()) == [("distill", 4), ("finetune", 16), ("pretrain", 4)]
+    for tag in ("model", "profile", "config_hash", "git_commit", "track"):
+        assert runs[f"tags.{tag}"].notna().all(), tag
+    ft = runs[runs["tags.stage"] == "finetune"]
+    assert ft["tags.task"].notna().all() and ft["tags.grid_point"].notna().all()
+
+
+def test_rerun_is_a_noop_and_hyperparameter_change_is_local(smoke_run, tmp_path):
+    work, configfile = smoke_run
+    res = snakemake(work, configfile, "-n")
+    assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr, res.stdout[-2000:]
+    cfg = yaml.safe_load(configfile.read_text())
+    cfg["finetune"]["tasks"]["mnli"]["warmup_ratio"] = 0.2
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    res = snakemake(work, changed, "-n", "--quiet", "rules")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-2000:]
+    counts = dict(line.split()[:2] for line in out.splitlines() if line.strip() and line.split()[0] in
+                  ("finetune", "tables", "all", "distill", "pretrain_teacher", "tokenize_task", "total"))
+    assert counts.get("finetune") == "4" and counts.get("tables") == "1", out
+    assert "distill" not in counts and "pretrain_teacher" not in counts and "tokenize_task" not in counts
