@@ -19,6 +19,7 @@ STAGE_MODULES = (
     "minilm_repro.finetune.features",
     "minilm_repro.finetune.run",
     "minilm_repro.report.tables",
+    "minilm_repro.report.speed",
     "minilm_repro.launch",
 )
 

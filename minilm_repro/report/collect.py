@@ -41,3 +41,17 @@ def model_frame(paths: list[str | Path]) -> pd.DataFrame:
         rows.append({"track": tags.get("track"), "model": tags.get("model"), "teacher": tags.get("teacher"),
                      "params": m.get("params"), "layers": m.get("layers"), "hidden": m.get("hidden")})
     return pd.DataFrame(rows)
+
+
+def speed_frame(paths: list[str | Path]) -> pd.DataFrame:
+    """One row per model timing: track, model, seconds_per_batch, device, speedup vs its track's teacher."""
+    rows = []
+    for path in paths:
+        m = json.loads(Path(path).read_text())
+        tags = m.get("tags", {})
+        rows.append({"track": tags.get("track"), "model": tags.get("model"), "seconds_per_batch": m["seconds_per_batch"],
+                     "device": m["device"]})
+    df = pd.DataFrame(rows, columns=["track", "model", "seconds_per_batch", "device"])
+    teacher = df[df.model == "teacher"].set_index("track")["seconds_per_batch"]
+    df["speedup"] = [teacher.get(t, float("nan")) / s for t, s in zip(df.track, df.seconds_per_batch)]
+    return df

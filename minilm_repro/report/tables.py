@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from minilm_repro.report.collect import finetune_frame, model_frame
+from minilm_repro.report.collect import finetune_frame, model_frame, speed_frame
 
 # column label per (task, eval split kind): the paper's headings
 GLUE_COLUMNS = {
@@ -68,7 +68,7 @@ def per_language_table(df: pd.DataFrame, task: str, metrics: tuple[str, ...], sp
     return _summarise(sub, col)
 
 
-def _with_average(means: pd.DataFrame, text: pd.DataFrame, model_info: pd.DataFrame):
+def _with_average(means: pd.DataFrame, text: pd.DataFrame, model_info: pd.DataFrame, speed: pd.DataFrame = None):
     means = means.copy()
     text = text.copy()
     avg = means.mean(axis=1, skipna=False)
@@ -80,6 +80,9 @@ def _with_average(means: pd.DataFrame, text: pd.DataFrame, model_info: pd.DataFr
         text.insert(1, "Shape", [f"L{int(model_info.set_index('model').loc[m, 'layers'])}xH"
                                  f"{int(model_info.set_index('model').loc[m, 'hidden'])}"
                                  if m in params.index else "" for m in text.index])
+    if speed is not None and not speed.empty:
+        up = speed.drop_duplicates("model").set_index("model")["speedup"]
+        text.insert(2, "Speed-up", [f"{up[m]:.1f}x" if m in up.index and pd.notna(up[m]) else "" for m in text.index])
     return means, text
 
 
@@ -89,30 +92,35 @@ def write_table(text: pd.DataFrame, out_dir: Path, name: str, title: str) -> Non
     (out_dir / f"{name}.md").write_text(f"# {title}\n\n" + text.to_markdown() + "\n")
 
 
-def build_tables(finetune_paths, model_paths, out_dir: str | Path, profile: str, hardware: str) -> dict:
+def build_tables(finetune_paths, model_paths, out_dir: str | Path, profile: str, hardware: str,
+                 speed_paths=()) -> dict:
     """Write results/tables/*.md|csv; return the learning checks (majority beaten, teacher > scratch)."""
     out_dir = Path(out_dir)
     df = select_best(finetune_frame(finetune_paths))
     models = model_frame(model_paths)
+    speed = speed_frame(speed_paths)
+    if not speed.empty:
+        hardware = f"{hardware}; speed-up measured on {', '.join(sorted(speed.device.unique()))}"
     checks: dict = {"profile": profile, "hardware": hardware, "beats_majority": {}, "teacher_beats_scratch": {}}
     note = f"profile `{profile}`, {hardware}; mean (±std) over seeds at the best dev grid point"
     for track in sorted(df.track.unique()):
         tdf = df[df.track == track]
         tinfo = models[models.track == track] if not models.empty else models
+        tspeed = speed[speed.track == track]
         blocks = []
         if tdf.task.isin([t for t, _ in GLUE_COLUMNS]).any():
-            means, text = _with_average(*glue_table(tdf), tinfo)
+            means, text = _with_average(*glue_table(tdf), tinfo, tspeed)
             write_table(text, out_dir, f"{track}_glue_squad", f"{track}: GLUE dev and SQuAD 2.0 ({note})")
             blocks.append(means)
         if (tdf.task == "xnli").any():
-            means, text = _with_average(*per_language_table(tdf, "xnli", ("accuracy",)), tinfo)
+            means, text = _with_average(*per_language_table(tdf, "xnli", ("accuracy",)), tinfo, tspeed)
             write_table(text, out_dir, f"{track}_xnli", f"{track}: XNLI zero-shot test accuracy ({note})")
             blocks.append(means[["Avg"]].rename(columns={"Avg": "XNLI"}))
         if (tdf.task == "mlqa").any():
             f1, f1_text = per_language_table(tdf, "mlqa", ("f1",))
             em, em_text = per_language_table(tdf, "mlqa", ("exact_match",))
             text = f1_text.astype(str) + " / " + em_text.astype(str)
-            means, text = _with_average(f1, text, tinfo)
+            means, text = _with_average(f1, text, tinfo, tspeed)
             write_table(text, out_dir, f"{track}_mlqa", f"{track}: MLQA test F1 / EM ({note})")
             blocks.append(means[["Avg"]].rename(columns={"Avg": "MLQA"}))
         # learning checks
@@ -133,7 +141,10 @@ def build_tables(finetune_paths, model_paths, out_dir: str | Path, profile: str,
 
 
 def _run(args) -> int:
-    checks = build_tables(args.finetune, args.models, args.out, args.profile, args.hardware)
+    from minilm_repro.tracking import device_name
+
+    checks = build_tables(args.finetune, args.models, args.out, args.profile, args.hardware or device_name(),
+                          args.speed)
     print(json.dumps({k: v for k, v in checks.items() if k != "beats_majority"}, indent=2, default=str))
     failed = [k for k, ok in checks["beats_majority"].items() if not ok]
     if failed:
@@ -147,5 +158,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", nargs="*", default=[], help="pretrain/distill metrics JSON files")
     p.add_argument("--out", required=True, help="tables directory")
     p.add_argument("--profile", required=True)
-    p.add_argument("--hardware", default="unstated hardware")
+    p.add_argument("--speed", nargs="*", default=[], help="inference timing JSON files (minilm-repro speed)")
+    p.add_argument("--hardware", default=None, help="hardware statement (default: this machine's device)")
     p.set_defaults(func=_run)

@@ -99,6 +99,17 @@ def model_metrics_files():
     return [f"{RESULTS}/{t}/models/{m}.metrics.json" for t in TRACKS for m in model_names(t)]
 
 
+def speed_files():
+    files = []
+    for t in TRACKS:
+        spec = config["tracks"][t].get("speed")
+        if spec:
+            if spec["task"] not in config["tracks"][t]["finetune"]["tasks"]:
+                raise ValueError(f"tracks.{t}.speed.task {spec['task']!r} must be one of the track's finetune tasks")
+            files += [f"{RESULTS}/{t}/speed/{m}.json" for m in config["tracks"][t]["finetune"]["models"]]
+    return files
+
+
 def all_targets():
     return [f"{RESULTS}/tables/checks.json"]
 

@@ -11,10 +11,36 @@ rule track_init:
         "minilm-repro track init --profile {PROFILE} --out {output} > {log} 2>&1"
 
 
+def speed_features(wildcards):
+    return ft_features_dir(wildcards.track, track(wildcards)["speed"]["task"])
+
+
+def speed_config(wildcards):
+    return json.dumps({k: v for k, v in track(wildcards)["speed"].items() if k != "task"})
+
+
+rule speed:
+    input:
+        model=finetune_model,
+        features=speed_features,
+    output:
+        f"{RESULTS}/{{track}}/speed/{{model}}.json",
+    params:
+        cfg=speed_config,
+        tags=job_tags,
+    threads: workflow.cores  # alone on the machine: timings are not disturbed by other jobs
+    log:
+        f"{RESULTS}/logs/{{track}}/speed_{{model}}.log",
+    shell:
+        "minilm-repro speed --model {input.model} --features {input.features} --out {output}"
+        " --config {params.cfg:q} --tags {params.tags:q} --threads {THREADS} > {log} 2>&1"
+
+
 rule tables:
     input:
         finetune=finetune_metrics_files(),
         models=model_metrics_files(),
+        speed=speed_files(),
     output:
         f"{RESULTS}/tables/checks.json",
     params:
@@ -22,5 +48,6 @@ rule tables:
     log:
         f"{RESULTS}/logs/tables.log",
     shell:
-        "minilm-repro report --finetune {input.finetune} --models {input.models} --out {params.out}"
+        "minilm-repro report --finetune {input.finetune} --models {input.models} --speed {input.speed}"
+        " --out {params.out}"
         " --profile {PROFILE} > {log} 2>&1"
