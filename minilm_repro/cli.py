@@ -20,6 +20,7 @@ STAGE_MODULES = (
     "minilm_repro.finetune.run",
     "minilm_repro.report.tables",
     "minilm_repro.report.speed",
+    "minilm_repro.report.plots",
     "minilm_repro.launch",
 )
 

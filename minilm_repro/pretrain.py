@@ -67,6 +67,7 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
                "train_seconds": elapsed, "resumed_from_step": int(Path(resume).name.split("-")[-1]) if resume else 0,
                "params": count_parameters(model.base_model), "layers": model_cfg.num_hidden_layers,
                "hidden": model_cfg.hidden_size}
+    metrics["history"] = [{"step": h["step"], "loss": h["loss"]} for h in trainer.state.log_history if "loss" in h]
     if split:
         metrics["eval_mlm_loss"] = trainer.evaluate()["eval_loss"]
     if trainer.is_world_process_zero():

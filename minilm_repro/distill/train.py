@@ -136,6 +136,7 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
                "params": count_parameters(student), "layers": student.config.num_hidden_layers,
                "hidden": student.config.hidden_size, "resumed": bool(resume)}
     history = [h for h in trainer.state.log_history if "loss" in h]
+    metrics["history"] = [{k: v for k, v in h.items() if k == "step" or k.startswith("loss")} for h in history]
     if history:
         metrics["final_logged_loss"] = history[-1]["loss"]
         for k in history[-1]:

@@ -111,7 +111,7 @@ def speed_files():
 
 
 def all_targets():
-    return [f"{RESULTS}/tables/checks.json"]
+    return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/figures/pareto.png"]
 
 
 wildcard_constraints:

@@ -51,3 +51,19 @@ rule tables:
         "minilm-repro report --finetune {input.finetune} --models {input.models} --speed {input.speed}"
         " --out {params.out}"
         " --profile {PROFILE} > {log} 2>&1"
+
+
+rule figures:
+    input:
+        finetune=finetune_metrics_files(),
+        models=model_metrics_files(),
+        speed=speed_files(),
+    output:
+        f"{RESULTS}/figures/pareto.png",
+    params:
+        out=f"{RESULTS}/figures",
+    log:
+        f"{RESULTS}/logs/figures.log",
+    shell:
+        "minilm-repro figures --finetune {input.finetune} --models {input.models} --speed {input.speed}"
+        " --out {params.out} > {log} 2>&1"
