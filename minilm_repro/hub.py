@@ -71,6 +71,19 @@ def fetch_corpus(cfg: dict, lang: str, out_file: str | Path) -> dict:
     return {"documents": docs, "lines": lines}
 
 
+def describe_model(model_dir: str) -> dict:
+    """Parameter count and shape of a local model directory (for external checkpoints)."""
+    from transformers import AutoModel
+
+    from minilm_repro.models.build import count_parameters
+    from minilm_repro.training import load_pretrained
+
+    model = load_pretrained(model_dir, AutoModel)
+    cfg = model.config
+    return {"params": count_parameters(model), "layers": cfg.num_hidden_layers, "hidden": cfg.hidden_size,
+            "source": str(model_dir)}
+
+
 def export_tokenizer(model_dir: str, out_dir: str) -> None:
     from minilm_repro.training import load_tokenizer
 
@@ -92,6 +105,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--config", required=True, help="JSON: id, revision, languages{lang: config}, ...")
     p.set_defaults(func=lambda a: print(json.dumps(fetch_corpus(json.loads(a.config), a.lang, a.out))))
+
+    p = sub.add_parser("describe-model", help="write a local model directory's size and shape as JSON")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--tags", default="{}")
+    p.set_defaults(func=lambda a: write_json(a.out, {**describe_model(a.model), "tags": json.loads(a.tags)}))
 
     p = sub.add_parser("export-tokenizer", help="save a model directory's tokenizer on its own")
     p.add_argument("--model", required=True)

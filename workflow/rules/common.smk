@@ -38,15 +38,32 @@ def students(track_name):
     return config["tracks"][track_name]["students"]
 
 
+def externals(track_name):
+    """Checkpoints compared beside ours: {name: {"path": dir} | {"hub": {"id", "revision"}}}."""
+    return config["tracks"][track_name].get("external", {})
+
+
 def model_names(track_name):
     names = ["teacher", *students(track_name)]
     if "scratch" in config["tracks"][track_name]:
         names.append("scratch")
-    return names
+    return names + list(externals(track_name))
 
 
 def model_dir(track_name, model):
-    return f"{RESULTS}/{track_name}/models/{model}"
+    ext = externals(track_name).get(model)
+    if ext is None:
+        return f"{RESULTS}/{track_name}/models/{model}"
+    return ext["path"] if "path" in ext else f"resources/models/{track_name}/{model}"
+
+
+def tokenizer_key(track_name, model):
+    """Features are shared by every model with the same tokenizer: the track's, or an external's own."""
+    return model if model in externals(track_name) else "track"
+
+
+def tokenizer_dir(track_name, key):
+    return f"{RESULTS}/{track_name}/tokenizer" if key == "track" else model_dir(track_name, key)
 
 
 def tags(**kw):
@@ -73,8 +90,9 @@ def parse_grid_point(gp):
     return float(lr[2:]), float(ep[2:])
 
 
-def ft_features_dir(track_name, task):
-    return f"{RESULTS}/{track_name}/features/{task}_L{ft_settings(task)['max_length']}"
+def ft_features_dir(track_name, task, model=None):
+    key = tokenizer_key(track_name, model) if model else "track"
+    return f"{RESULTS}/{track_name}/features/{key}/{task}_L{ft_settings(task)['max_length']}"
 
 
 def finetune_metrics_files():
@@ -97,6 +115,9 @@ def finetune_metrics_files():
 
 def model_metrics_files():
     return [f"{RESULTS}/{t}/models/{m}.metrics.json" for t in TRACKS for m in model_names(t)]
+
+
+EXTERNAL_NAMES = sorted({m for t in TRACKS for m in externals(t)})
 
 
 def speed_files():

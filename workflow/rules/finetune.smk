@@ -13,20 +13,24 @@ def features_config(wildcards):
     })
 
 
+def features_tokenizer(wildcards):
+    return tokenizer_dir(wildcards.track, wildcards.tok)
+
+
 rule tokenize_task:
     input:
-        tokenizer=f"{RESULTS}/{{track}}/tokenizer",
+        tokenizer=features_tokenizer,
         data=task_data_input,
     output:
-        directory(f"{RESULTS}/{{track}}/features/{{task}}_L{{maxlen}}"),
+        directory(f"{RESULTS}/{{track}}/features/{{tok}}/{{task}}_L{{maxlen}}"),
     params:
         cfg=features_config,
         root=tasks_root(),
     threads: THREADS
     log:
-        f"{RESULTS}/logs/{{track}}/tokenize_{{task}}_L{{maxlen}}.log",
+        f"{RESULTS}/logs/{{track}}/tokenize_{{tok}}_{{task}}_L{{maxlen}}.log",
     benchmark:
-        f"{RESULTS}/benchmarks/{{track}}/tokenize_{{task}}_L{{maxlen}}.tsv"
+        f"{RESULTS}/benchmarks/{{track}}/tokenize_{{tok}}_{{task}}_L{{maxlen}}.tsv"
     shell:
         "minilm-repro tokenize-task --tokenizer {input.tokenizer} --tasks-root {params.root} --out {output}"
         " --config {params.cfg:q} --threads {threads} > {log} 2>&1"
@@ -45,7 +49,7 @@ def finetune_config(wildcards):
 
 
 def finetune_features(wildcards):
-    return ft_features_dir(wildcards.track, wildcards.task)
+    return ft_features_dir(wildcards.track, wildcards.task, wildcards.model)
 
 
 def finetune_model(wildcards):

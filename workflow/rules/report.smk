@@ -12,7 +12,7 @@ rule track_init:
 
 
 def speed_features(wildcards):
-    return ft_features_dir(wildcards.track, track(wildcards)["speed"]["task"])
+    return ft_features_dir(wildcards.track, track(wildcards)["speed"]["task"], wildcards.model)
 
 
 def speed_config(wildcards):

@@ -90,3 +90,49 @@ rule pretrain_scratch:
         "minilm-repro launch --nproc {resources.gpu} -- pretrain --tokenizer {input.teacher} --like {input.teacher} --corpus {input.corpus}"
         " --out {output.model} --workdir {params.workdir} --metrics {output.metrics} --name scratch"
         " --config {params.cfg:q} --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"
+
+
+# ---- external checkpoints compared beside ours (hub ids or local directories) -----------------
+
+
+def external_hub_id(wildcards):
+    return externals(wildcards.track)[wildcards.model]["hub"]["id"]
+
+
+def external_hub_revision(wildcards):
+    return externals(wildcards.track)[wildcards.model]["hub"]["revision"]
+
+
+rule fetch_external:
+    localrule: True
+    output:
+        directory("resources/models/{track}/{model}"),
+    wildcard_constraints:
+        model=alternatives(EXTERNAL_NAMES),
+    params:
+        hub_id=external_hub_id,
+        revision=external_hub_revision,
+    log:
+        f"{RESULTS}/logs/{{track}}/fetch_{{model}}.log",
+    shell:
+        "minilm-repro fetch-model --hub-id {params.hub_id} --revision {params.revision} --out {output}"
+        " --metrics /dev/null > {log} 2>&1"
+
+
+def external_dir(wildcards):
+    return model_dir(wildcards.track, wildcards.model)
+
+
+rule describe_external:
+    input:
+        external_dir,
+    output:
+        f"{RESULTS}/{{track}}/models/{{model}}.metrics.json",
+    wildcard_constraints:
+        model=alternatives(EXTERNAL_NAMES),
+    params:
+        tags=job_tags,
+    log:
+        f"{RESULTS}/logs/{{track}}/describe_{{model}}.log",
+    shell:
+        "minilm-repro describe-model --model {input} --out {output} --tags {params.tags:q} > {log} 2>&1"
