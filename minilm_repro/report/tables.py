@@ -86,14 +86,59 @@ def _with_average(means: pd.DataFrame, text: pd.DataFrame, model_info: pd.DataFr
     return means, text
 
 
+GLUE_REFERENCE_TASK = {"MNLI-m": "mnli-m", "MNLI-mm": "mnli-mm", "SST-2": "sst2", "QNLI": "qnli", "CoLA": "cola",
+                       "RTE": "rte", "MRPC": "mrpc", "QQP": "qqp", "STS-B": "stsb", "SQuAD2": "squad2"}
+
+
+def add_reference_rows(means: pd.DataFrame, text: pd.DataFrame, mapping: dict, ref_task_of, metric: str | None = None):
+    """For each ``our model -> "table|paper model"``: a row with the paper's figures and a delta row.
+
+    ``ref_task_of(column)`` names the reference task of a table column (None: no reference).
+    Recalled (unverified) figures carry a dagger.
+    """
+    from minilm_repro.report.reference import format_reference, load_reference, reference_row
+
+    if not mapping:
+        return text
+    ref = load_reference()
+    rows = []
+    for ours, keys in mapping.items():
+        for key in [keys] if isinstance(keys, str) else keys:
+            table, paper_model = key.split("|", 1)
+            sub = reference_row(ref, table, paper_model)
+            if metric is not None and (sub["metric"] == metric).any():
+                sub = sub[sub["metric"] == metric]
+            by_task = {t: (v, r) for t, v, r in zip(sub["task"], sub["value"], sub["recalled"])}
+            paper, delta = {}, {}
+            for col in text.columns:
+                task = ref_task_of(col)
+                if task in by_task:
+                    value, recalled = by_task[task]
+                    paper[col] = format_reference(value, recalled)
+                    if ours in means.index and col in means.columns and pd.notna(means.loc[ours, col]):
+                        delta[col] = f"{means.loc[ours, col] - value:+.1f}"
+            if paper:
+                rows.append(pd.Series(paper, name=f"paper: {paper_model} ({table})"))
+                rows.append(pd.Series(delta, name=f"Δ {ours} − paper"))
+    if not rows:
+        return text
+    return pd.concat([text, pd.DataFrame(rows)]).fillna("")
+
+
 def write_table(text: pd.DataFrame, out_dir: Path, name: str, title: str) -> None:
+    """Markdown, CSV and LaTeX (booktabs) versions of one table."""
     out_dir.mkdir(parents=True, exist_ok=True)
     text.to_csv(out_dir / f"{name}.csv")
-    (out_dir / f"{name}.md").write_text(f"# {title}\n\n" + text.to_markdown() + "\n")
+    note = "\n\n† recalled from the paper, not verified against the authors' release" \
+        if text.astype(str).apply(lambda c: c.str.contains("†")).any().any() else ""
+    (out_dir / f"{name}.md").write_text(f"# {title}\n\n" + text.to_markdown() + note + "\n")
+    latex = text.to_latex(escape=True, caption=title, label=f"tab:{name}", position="t")
+    latex = latex.replace("\\toprule", "\\toprule").replace("\\begin{tabular}", "% needs \\usepackage{booktabs}\n\\begin{tabular}", 1)
+    (out_dir / f"{name}.tex").write_text(latex)
 
 
 def build_tables(finetune_paths, model_paths, out_dir: str | Path, profile: str, hardware: str,
-                 speed_paths=()) -> dict:
+                 speed_paths=(), references: dict | None = None) -> dict:
     """Write results/tables/*.md|csv; return the learning checks (majority beaten, teacher > scratch)."""
     out_dir = Path(out_dir)
     df = select_best(finetune_frame(finetune_paths))
@@ -103,6 +148,7 @@ def build_tables(finetune_paths, model_paths, out_dir: str | Path, profile: str,
         hardware = f"{hardware}; speed-up measured on {', '.join(sorted(speed.device.unique()))}"
     checks: dict = {"profile": profile, "hardware": hardware, "beats_majority": {}, "teacher_beats_scratch": {}}
     note = f"profile `{profile}`, {hardware}; mean (±std) over seeds at the best dev grid point"
+    refs = references or {}
     for track in sorted(df.track.unique()):
         tdf = df[df.track == track]
         tinfo = models[models.track == track] if not models.empty else models
@@ -110,10 +156,13 @@ def build_tables(finetune_paths, model_paths, out_dir: str | Path, profile: str,
         blocks = []
         if tdf.task.isin([t for t, _ in GLUE_COLUMNS]).any():
             means, text = _with_average(*glue_table(tdf), tinfo, tspeed)
+            text = add_reference_rows(means, text, refs.get(track, {}), GLUE_REFERENCE_TASK.get)
             write_table(text, out_dir, f"{track}_glue_squad", f"{track}: GLUE dev and SQuAD 2.0 ({note})")
             blocks.append(means)
         if (tdf.task == "xnli").any():
             means, text = _with_average(*per_language_table(tdf, "xnli", ("accuracy",)), tinfo, tspeed)
+            text = add_reference_rows(means, text, refs.get(track, {}),
+                                      lambda c: "xnli-avg" if c == "Avg" else f"xnli-{c}")
             write_table(text, out_dir, f"{track}_xnli", f"{track}: XNLI zero-shot test accuracy ({note})")
             blocks.append(means[["Avg"]].rename(columns={"Avg": "XNLI"}))
         if (tdf.task == "mlqa").any():
@@ -121,6 +170,8 @@ def build_tables(finetune_paths, model_paths, out_dir: str | Path, profile: str,
             em, em_text = per_language_table(tdf, "mlqa", ("exact_match",))
             text = f1_text.astype(str) + " / " + em_text.astype(str)
             means, text = _with_average(f1, text, tinfo, tspeed)
+            text = add_reference_rows(means, text, refs.get(track, {}),
+                                      lambda c: "mlqa-avg" if c == "Avg" else f"mlqa-{c}", metric="f1")
             write_table(text, out_dir, f"{track}_mlqa", f"{track}: MLQA test F1 / EM ({note})")
             blocks.append(means[["Avg"]].rename(columns={"Avg": "MLQA"}))
         # learning checks
@@ -144,7 +195,7 @@ def _run(args) -> int:
     from minilm_repro.tracking import device_name
 
     checks = build_tables(args.finetune, args.models, args.out, args.profile, args.hardware or device_name(),
-                          args.speed)
+                          args.speed, json.loads(args.references))
     print(json.dumps({k: v for k, v in checks.items() if k != "beats_majority"}, indent=2, default=str))
     failed = [k for k, ok in checks["beats_majority"].items() if not ok]
     if failed:
@@ -159,5 +210,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="tables directory")
     p.add_argument("--profile", required=True)
     p.add_argument("--speed", nargs="*", default=[], help="inference timing JSON files (minilm-repro speed)")
+    p.add_argument("--references", default="{}", help='JSON {track: {our model: "table|paper model"}}')
     p.add_argument("--hardware", default=None, help="hardware statement (default: this machine's device)")
     p.set_defaults(func=_run)

@@ -45,12 +45,12 @@ rule tables:
         f"{RESULTS}/tables/checks.json",
     params:
         out=f"{RESULTS}/tables",
+        references=json.dumps({t: config["tracks"][t].get("reference", {}) for t in TRACKS}),
     log:
         f"{RESULTS}/logs/tables.log",
     shell:
         "minilm-repro report --finetune {input.finetune} --models {input.models} --speed {input.speed}"
-        " --out {params.out}"
-        " --profile {PROFILE} > {log} 2>&1"
+        " --out {params.out} --references {params.references:q} --profile {PROFILE} > {log} 2>&1"
 
 
 rule figures:
