@@ -74,14 +74,15 @@ def _trainer_class():
     class DistillTrainer(Trainer):
         """Trainer whose loss is the relation-distillation loss; logs each part."""
 
-        def __init__(self, *args, loss_fn=None, **kwargs):
+        def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            self.loss_fn = loss_fn
             self._part_sums: dict[str, float] = {}
             self._part_count = 0
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            loss, parts = self.loss_fn(**inputs)
+            # `model` is the DistillationLoss module (DDP-wrapped under torchrun): the student is
+            # its only trainable submodule, so gradients sync through DDP as usual
+            loss, parts = model(**inputs)
             for k, v in parts.items():
                 self._part_sums[k] = self._part_sums.get(k, 0.0) + float(v.detach())
             self._part_count += 1
@@ -116,12 +117,13 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
     student = AutoModel.from_config(student_config(teacher.config, **cfg.shape))
     if cfg.init == "teacher_layers":
         init_from_teacher_layers(student, teacher)
-    loss_fn = DistillationLoss(teacher, student, **cfg.loss_kwargs())
+    loss_module = DistillationLoss(teacher, student, **cfg.loss_kwargs())
     corpus = load_corpus(corpus_dir).remove_columns(["lang"])
-    args = training_arguments(optim, workdir)
+    # the student's layers above the captured projections get no gradient (as in the paper)
+    args = training_arguments(optim, workdir, ddp_find_unused_parameters=True)
     trainer = _trainer_class()(
-        model=student, args=args, train_dataset=corpus, data_collator=DataCollatorWithPadding(tokenizer),
-        callbacks=[trainer_callback(job)] if job else [], loss_fn=loss_fn,
+        model=loss_module, args=args, train_dataset=corpus, data_collator=DataCollatorWithPadding(tokenizer),
+        callbacks=[trainer_callback(job)] if job else [],
     )
     teacher.to(trainer.args.device)
     start = time.time()
@@ -150,7 +152,7 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
                 "steps": steps, "global_batch": optim.batch_size, "lr": optim.lr, "corpus": str(corpus_dir),
                 "layers": student.config.num_hidden_layers, "hidden": student.config.hidden_size,
                 "heads": student.config.num_attention_heads}
-        save_model_dir(trainer.model, tokenizer, out_dir, card)
+        save_model_dir(loss_module.student, tokenizer, out_dir, card)
     return metrics
 
 

@@ -1,0 +1,5 @@
+"""Distillation: the MiniLM / MiniLMv2 relation losses and the distillation stage."""
+
+from minilm_repro.distill.losses import DistillationLoss
+
+__all__ = ["DistillationLoss"]
