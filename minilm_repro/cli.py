@@ -13,6 +13,8 @@ import sys
 # modules that contribute sub-commands, in --help order
 STAGE_MODULES = (
     "minilm_repro.prepare",
+    "minilm_repro.data.cli",
+    "minilm_repro.metrics.cli",
     "minilm_repro.hub",
     "minilm_repro.pretrain",
     "minilm_repro.distill.train",

@@ -27,7 +27,7 @@ class FeaturesConfig:
     languages: list
     train_language: str
     max_length: int = 128
-    doc_stride: int = 128
+    doc_stride: int = 64  # must stay below max_length (window overlap, in tokens)
     cross_language: bool = False
     num_proc: int = 1
 

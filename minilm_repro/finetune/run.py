@@ -114,7 +114,8 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
     args = TrainingArguments(
         output_dir=str(workdir), num_train_epochs=cfg.epochs, per_device_train_batch_size=per_device,
         gradient_accumulation_steps=accum, per_device_eval_batch_size=128, learning_rate=cfg.lr,
-        warmup_ratio=cfg.warmup_ratio if cfg.warmup_steps == 0 else 0.0, warmup_steps=cfg.warmup_steps,
+        # transformers 5: a float warmup_steps < 1 is a fraction of the total steps (warmup_ratio is gone)
+        warmup_steps=cfg.warmup_steps if cfg.warmup_steps > 0 else float(cfg.warmup_ratio),
         weight_decay=cfg.weight_decay, lr_scheduler_type="linear", save_strategy="steps",
         save_steps=cfg.save_steps, save_total_limit=1, logging_steps=cfg.logging_steps, report_to=[],
         seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.bf16), dataloader_num_workers=0,

@@ -1,0 +1,250 @@
+"""The workflow through a real SLURM (tests/slurm_cluster.py) with the project's profile.
+
+A small config of the smoke DAG (mono track, its corpus from a text file written here) runs with
+``--profile workflow/profiles/slurm`` plus what this one-node CPU cluster needs: its partition
+and no GPUs (the profile's environment variables), ``--slurm-status-command squeue`` (no
+accounting) and a short first status check. The distillation job is cancelled with ``scancel``
+once its first checkpoint exists; Snakemake resubmits it (attempt 2, twice the wall time); that
+attempt is cancelled too, so the run fails. Running the same command again resumes the job from
+its checkpoint and submits nothing else. A second SLURM test submits a training job with the
+profile's GPU settings and reads the sbatch call. Both are marked ``slurm`` and skip, saying why,
+where the cluster cannot run (not Linux, not root, no apt-get, a real SLURM configured).
+
+Two fast tests need no cluster: the profile read by Snakemake's own parser under different
+environments, and bad settings rejected by name.
+"""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO, write_toy_corpus
+from slurm_cluster import LocalSlurm, SlurmUnavailable, unavailable_reason
+
+
+PROFILE = REPO / "workflow" / "profiles" / "slurm"
+TARGET = "results/mono/models/ta.metrics.json"
+DISTILL_STEPS, SAVE_STEPS = 300, 100
+# SLURM jobs the target needs; track_init is a local rule and must never reach SLURM
+COMPUTE_RULES = {"tokenizer", "prepare_corpus", "pretrain_teacher", "distill"}
+
+
+def slurm_config(root: Path) -> dict:
+    cfg = yaml.safe_load((REPO / "workflow" / "config" / "smoke.yaml").read_text())
+    cfg["profile"] = "slurmtest"
+    del cfg["benchmark"], cfg["tracks"]["multi"]
+    cfg["tasks_root"] = str(root / "tasks")
+    cfg["languages"] = ["l0"]
+    track = cfg["tracks"]["mono"]
+    track["corpus"]["text"] = {"files": [str(write_toy_corpus(root / "text" / "l0.txt", docs=400))]}
+    track["teacher"]["pretrain"]["optim"].update(steps=60, save_steps=30, logging_steps=10)
+    for student in track["students"].values():
+        student["optim"].update(steps=DISTILL_STEPS, save_steps=SAVE_STEPS, logging_steps=50)
+    track["scratch"]["optim"].update(steps=30, save_steps=10)
+    track["finetune"]["tasks"] = ["mnli"]
+    cfg["finetune"]["tasks"] = {"mnli": cfg["finetune"]["tasks"]["mnli"]}
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(f"no local SLURM: {reason}")
+    try:
+        with LocalSlurm() as c:
+            yield c
+    except SlurmUnavailable as exc:
+        pytest.skip(f"no local SLURM: {exc}")
+
+
+def snakemake_cmd(work: Path, *extra: str) -> list[str]:
+    return ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(work), "--configfile",
+            str(work / "config.yaml"), "--profile", str(PROFILE),
+            "--slurm-status-command", "squeue",  # no accounting database on the test cluster
+            "--slurm-init-seconds-before-status-checks", "2", *extra, TARGET]
+
+
+def rule_of(job: dict) -> str:
+    """The rule of a job submitted by the plugin, from its comment ``rule_<rule>[_wildcards_...]``."""
+    comment = job["comment"]
+    assert comment.startswith("rule_"), job
+    name = comment[len("rule_"):].split("_wildcards_")[0]
+    return name
+
+
+def wait_for(ok, timeout: float, what: str, proc: subprocess.Popen, log: Path, poll: float = 0.2):
+    """Poll ``ok()`` until it returns something truthy; fail early if snakemake ``proc`` exits."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = ok()
+        if value:
+            return value
+        if proc.poll() is not None:
+            pytest.fail(f"snakemake exited ({proc.returncode}) while waiting for {what}:\n{log.read_text()[-5000:]}")
+        time.sleep(poll)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}:\n{log.read_text()[-3000:]}")
+
+
+def running_job(cluster: LocalSlurm, rule: str) -> dict | None:
+    jobs = [j for j in cluster.jobs() if rule_of(j) == rule and j["state"] == "RUNNING"]
+    return jobs[0] if jobs else None
+
+
+def distill_process_env(work: Path) -> dict[str, str] | None:
+    """Environment of the running `minilm-repro launch ... -- distill` process of the workflow in ``work``."""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if b"distill" not in argv or os.readlink(proc / "cwd") != str(work):
+                continue
+            raw = (proc / "environ").read_bytes()
+        except OSError:  # the process ended meanwhile
+            continue
+        return dict(kv.split("=", 1) for kv in raw.decode(errors="replace").split("\0") if "=" in kv)
+    return None
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_profile_jobs_go_through_slurm_and_a_cancelled_distillation_resumes(cluster, tmp_path):
+    work = tmp_path / "wf"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(slurm_config(work)))
+    env = cluster.env(MINILM_SLURM_PARTITION=cluster.partition, MINILM_PRETRAIN_GPUS="0",
+                      MINILM_FINETUNE_GPUS="0", TOKENIZERS_PARALLELISM="false")
+    ckpt_dir = work / "work" / "mono" / "distill" / "ta"
+    first_ckpt = ckpt_dir / f"checkpoint-{SAVE_STEPS}" / "trainer_state.json"
+    log = tmp_path / "run1.log"
+
+    # ---- run 1: one retry allowed; both attempts of the distillation get cancelled ----------
+    t0 = time.time()
+    with log.open("w") as fh:
+        run1 = subprocess.Popen(snakemake_cmd(work, "--retries", "1"), env=env, stdout=fh, stderr=subprocess.STDOUT)
+    try:
+        attempt1 = wait_for(lambda: running_job(cluster, "distill"), 300, "the distill job to run", run1, log)
+        wait_for(first_ckpt.is_file, 240, f"{first_ckpt}", run1, log, poll=0.05)
+        job_env = distill_process_env(work)
+        cluster.scancel(attempt1["id"])
+        retry = lambda: [j for j in cluster.jobs() if rule_of(j) == "distill" and j["id"] != attempt1["id"]]  # noqa: E731
+        attempt2 = wait_for(retry, 240, "the retry of the cancelled distill job", run1, log)[0]
+        cluster.scancel(attempt2["id"])
+        rc1 = run1.wait(timeout=240)
+    finally:
+        if run1.poll() is None:
+            run1.terminate()
+            run1.wait(timeout=60)
+    out1 = log.read_text()
+    t1 = time.time()
+    assert rc1 != 0, f"run 1 should fail (its distillation was cancelled twice):\n{out1[-3000:]}"
+
+    # the training process ran inside its SLURM job, offline, with the shared HF cache set
+    assert job_env is not None, "no running distill process found while its job was RUNNING"
+    assert job_env.get("SLURM_JOB_ID") == attempt1["id"], job_env.get("SLURM_JOB_ID")
+    assert job_env.get("HF_HUB_OFFLINE") == "1" and job_env.get("HF_DATASETS_OFFLINE") == "1"
+    assert job_env.get("HF_HOME"), "the profile's precommand should set HF_HOME for compute jobs"
+
+    jobs1 = {j["id"]: j for j in cluster.jobs()}
+    assert {rule_of(j) for j in jobs1.values()} == COMPUTE_RULES, jobs1
+    done1 = {rule_of(j) for j in jobs1.values() if j["state"] == "COMPLETED"}
+    assert done1 == COMPUTE_RULES - {"distill"}, jobs1
+    assert jobs1[attempt1["id"]]["state"] == jobs1[attempt2["id"]]["state"] == "CANCELLED"
+    # attempt-scaled wall time: min(2880, 1440 * attempt) minutes
+    assert jobs1[attempt1["id"]]["time_limit"] == "1-00:00:00"
+    assert jobs1[attempt2["id"]]["time_limit"] == "2-00:00:00"
+    assert (first_ckpt.parent / "model.safetensors").is_file()
+    assert not (work / "results" / "mono" / "models" / "ta").exists(), "a failed job must not leave its output"
+
+    # ---- run 2: the same command resumes the distillation and redoes nothing else -------------
+    run2 = subprocess.run(snakemake_cmd(work), env=env, capture_output=True, text=True, timeout=420)
+    t2 = time.time()
+    assert run2.returncode == 0, (run2.stdout + run2.stderr)[-5000:]
+    new = [j for j in cluster.jobs() if j["id"] not in jobs1]
+    assert [(rule_of(j), j["state"]) for j in new] == [("distill", "COMPLETED")], new
+    metrics = json.loads((work / TARGET).read_text())
+    assert metrics["resumed"] is True and metrics["steps"] == DISTILL_STEPS, metrics
+    from transformers import AutoModel
+
+    student = AutoModel.from_pretrained(work / "results" / "mono" / "models" / "ta")
+    assert student.config.hidden_size == 64
+
+    # SLURM's own records: the controller knows every job; every job that started kept its log
+    # (.snakemake/slurm_logs/rule_<rule>/<wildcards>/<job id>.log; attempt 2 was cancelled while pending)
+    ctld = cluster.controller_log()
+    for job_id in [*jobs1, *(j["id"] for j in new)]:
+        assert f"JobId={job_id}" in ctld, f"job {job_id} not in slurmctld.log"
+    slurm_logs = {p.stem: p for p in (work / ".snakemake" / "slurm_logs").rglob("*.log")}
+    started = [j for j in [*jobs1.values(), *new] if j["state"] == "COMPLETED"] + [attempt1]
+    for job in started:
+        assert job["id"] in slurm_logs, (job, sorted(slurm_logs))
+        assert slurm_logs[job["id"]].parent.relative_to(work / ".snakemake" / "slurm_logs").parts[0] == \
+            f"rule_{rule_of(job)}"
+    print(f"run 1 (4 rules, distillation cancelled twice): {t1 - t0:.0f} s; run 2 (resume): {t2 - t1:.0f} s")
+
+
+@pytest.mark.slurm
+def test_gpu_training_job_is_one_task_with_its_gpus(cluster, tmp_path):
+    """The profile's GPU branch, as sbatch receives it (this node has no GPUs: SLURM rejects it)."""
+    (tmp_path / "Snakefile").write_text(
+        'rule distill:\n    output: "ta.json"\n    threads: 8\n    resources: gpu=0\n'
+        '    shell: "minilm-repro launch --nproc {resources.gpu} -- distill > {output}"\n')
+    env = cluster.env(MINILM_SLURM_ACCOUNT="proj1", MINILM_SLURM_PARTITION="cpuq", MINILM_SLURM_GPU_PARTITION="debug",
+                      MINILM_GPU_MODEL="a100", MINILM_PRETRAIN_GPUS="8")
+    res = subprocess.run(["snakemake", "--profile", str(PROFILE), "--slurm-status-command", "squeue", "--retries", "0",
+                          "--slurm-init-seconds-before-status-checks", "2", "--verbose"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    calls = {line.split("sbatch call:", 1)[1].strip() for line in out.splitlines() if "sbatch call: sbatch" in line}
+    assert len(calls) == 1, out[-3000:]
+    args = calls.pop().split(" --wrap=")[0].split()
+    for expected in (["-A", "proj1"], ["-p", "debug"], ["-t", "1440"], ["--mem", "256000"]):
+        i = args.index(expected[0])
+        assert args[i:i + 2] == expected, (expected, args)
+    assert "--gpus=a100:8" in args and "--cpus-per-gpu=8" in args, args
+    # one task: `minilm-repro launch` starts torchrun, which spawns the 8 ranks
+    assert not [a for a in args if a.startswith(("--ntasks", "-n"))], args
+    assert "Invalid generic resource" in out and res.returncode != 0, out[-2000:]
+
+
+def parse_profile(monkeypatch, **env: str) -> dict:
+    """The profile as Snakemake reads it (its own parser: YTE template, then CLI-style items)."""
+    from snakemake.profiles import ProfileConfigFileParser
+
+    for name in [k for k in os.environ if k.startswith("MINILM_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with (PROFILE / "config.yaml").open() as fh:
+        return ProfileConfigFileParser().parse(fh)
+
+
+def test_profile_reads_cluster_settings_from_the_environment(monkeypatch):
+    plain = parse_profile(monkeypatch)
+    assert plain["executor"] == "slurm" and plain["rerun-triggers"] == "mtime"
+    assert "distill:gpu=8" in plain["set-resources"] and "distill:tasks_per_gpu=0" in plain["set-resources"]
+    assert "distill:runtime=min(2880, 1440 * attempt)" in plain["set-resources"]
+    assert not [r for r in plain["set-resources"] + plain["default-resources"] if "slurm_" in r and "extra" not in r]
+
+    site = parse_profile(monkeypatch, MINILM_SLURM_ACCOUNT="proj", MINILM_SLURM_PARTITION="cpu",
+                         MINILM_GPU_MODEL="h100", MINILM_PRETRAIN_GPUS="4", MINILM_SLURM_MAX_RUNTIME="1440")
+    assert {"slurm_account=proj", "slurm_partition=cpu"} <= set(site["default-resources"])
+    assert {"distill:gpu=4", "distill:gpu_model=h100", "distill:slurm_partition=cpu", "distill:mem_mb=128000",
+            "distill:runtime=min(1440, 1440 * attempt)", "finetune:gpu=1"} <= set(site["set-resources"])
+
+    cpu = parse_profile(monkeypatch, MINILM_PRETRAIN_GPUS="0", MINILM_FINETUNE_GPUS="0", MINILM_GPU_MODEL="h100")
+    assert {"distill:gpu=0", "finetune:gpu=0", "speed:gpu=0"} <= set(cpu["set-resources"])
+    assert not [r for r in cpu["set-resources"] if "gpu_model" in r]
+
+
+@pytest.mark.parametrize("name,value", [("MINILM_PRETRAIN_GPUS", "eight"), ("MINILM_SLURM_PARTITION", "gpu a100"),
+                                        ("MINILM_SLURM_MAX_RUNTIME", "0")])
+def test_profile_rejects_a_bad_setting_by_name(monkeypatch, name, value):
+    with pytest.raises(Exception, match=name):
+        parse_profile(monkeypatch, **{name: value})
