@@ -9,7 +9,7 @@ min_version("9.0")
 # the embedded default; a --configfile replaces it instead of being merged into it
 if not workflow.overwrite_configfiles:
 
-    configfile: "workflow/config/smoke.yaml"
+    configfile: f"{workflow.basedir}/workflow/config/smoke.yaml"
 
 
 

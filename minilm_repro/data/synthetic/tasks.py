@@ -308,6 +308,10 @@ def sample_qa(rng: random.Random, world: World, unanswerable: float) -> tuple[li
             a = rng.choice(sorted({b for _, b in tag_of}))
         return specs, ("question", p, a, rng.randrange(2)), None
     p, a = rng.choice(sorted(tag_of))
+    others = [q for q in scene if q != p]
+    if not any((q, a) in tag_of for q in others):  # a distractor of the same type: reading is required
+        q = rng.choice(others)
+        specs.insert(rng.randrange(len(specs) + 1), ("fact", Fact((q,), a, world.other_value(rng, a, scene[p][a]))))
     return specs, ("question", p, a, rng.randrange(2)), tag_of[(p, a)]
 
 

@@ -1,0 +1,177 @@
+"""Is every task of the embedded benchmark learnable, and not a bag of words?
+
+For each task, on its dev split(s), prints:
+
+* ``majority``: the majority-class baseline (classification; STS-B: a constant, Pearson 0 by
+  definition, so the column shows the mean-prediction MSE-free baseline as "-"; QA: always
+  "no answer" for SQuAD 2.0, and 0 for the all-answerable tasks);
+* ``bow``: logistic regression (ridge for STS-B) on unigram+bigram-free counts of the
+  concatenated inputs (scikit-learn). QA: the "type guess", the first word of the context that is
+  a value of the asked attribute (what a bag of words can know: the question's type);
+* ``tiny``: a 2-layer, 128-wide BERT with NO pretraining, fine-tuned with this project's own
+  ``tokenize-task`` + ``finetune`` code (HF Trainer) at smoke scale.
+
+The primary metric of each task (percent): accuracy, MCC for CoLA, F1 for MRPC, Pearson for STS-B,
+F1 for the QA tasks (XNLI / MLQA: language 0, zero-shot languages listed separately).
+
+    python benchmarks/task_learnability.py --out /tmp/learnability [--tasks sst2 cola ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def bow_score(task: str, tasks_root: Path, plan) -> float:
+    from sklearn.feature_extraction.text import CountVectorizer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from scipy.stats import pearsonr
+
+    from minilm_repro.data.features import TEXT_COLUMNS
+    from minilm_repro.data.layout import load_split
+    from minilm_repro.metrics import classification_scores
+
+    def texts(ds):
+        cols = TEXT_COLUMNS[task]
+        return [" ||| ".join(r[c] for c in cols) for r in ds]
+
+    train = load_split(tasks_root, plan.train.task, plan.train.config, plan.train.split)
+    dev = load_split(tasks_root, plan.select_on[0].task, plan.select_on[0].config, plan.select_on[0].split)
+    vec = CountVectorizer(token_pattern=r"[^ .?]+", lowercase=True)
+    x_train, x_dev = vec.fit_transform(texts(train)), vec.transform(texts(dev))
+    if task == "stsb":
+        pred = Ridge(alpha=1.0).fit(x_train, train["label"]).predict(x_dev)
+        return 100 * pearsonr(pred, dev["label"])[0]
+    pred = LogisticRegression(max_iter=2000, C=1.0).fit(x_train, train["label"]).predict(x_dev)
+    from minilm_repro.finetune.plan import PRIMARY_METRIC
+    return classification_scores(task, pred, np.array(dev["label"]))[PRIMARY_METRIC[task]]
+
+
+def type_guess_score(task: str, tasks_root: Path, plan, values_by_attr: dict) -> float:
+    """QA without reading: answer with the first context word of the asked attribute's type."""
+    from minilm_repro.data.layout import load_split
+    from minilm_repro.metrics import squad_v1_scores, squad_v2_scores
+
+    ref = plan.select_on[0]
+    dev = load_split(tasks_root, ref.task, ref.config, ref.split)
+    preds = {}
+    for r in dev:
+        q = r["question"].lower()
+        attr = next((a for a, cue in (("city", "where"), ("city", "city"), ("job", "job"), ("colour", "colour"),
+                                      ("animal", "pet")) if cue in q), "city")
+        words = re.findall(r"[^ .?]+", r["context"])
+        hit = next((w for w in words if w.lower() in values_by_attr[attr] or w in values_by_attr[attr]), "")
+        preds[r["id"]] = hit
+    rows = list(dev)
+    if task == "squad_v2":
+        return squad_v2_scores(rows, preds, {k: 0.0 for k in preds})["f1"]
+    return squad_v1_scores(rows, preds)["f1"]
+
+
+def majority_score(task: str, tasks_root: Path, plan) -> float:
+    from minilm_repro.data.layout import load_split
+    from minilm_repro.finetune.plan import PRIMARY_METRIC
+    from minilm_repro.metrics import classification_scores, squad_v2_scores
+
+    ref = plan.select_on[0]
+    dev = load_split(tasks_root, ref.task, ref.config, ref.split)
+    if task == "squad_v2":
+        rows = list(dev)
+        return squad_v2_scores(rows, {r["id"]: "" for r in rows}, {r["id"]: 1.0 for r in rows})["f1"]
+    if task in ("squad", "mlqa"):
+        return 0.0
+    if task == "stsb":
+        return float("nan")  # a constant has no correlation
+    train = load_split(tasks_root, plan.train.task, plan.train.config, plan.train.split)
+    label = np.bincount(np.array(train["label"])).argmax()
+    gold = np.array(dev["label"])
+    return classification_scores(task, np.full_like(gold, label), gold)[PRIMARY_METRIC[task]]
+
+
+def tiny_model(out: Path, bench: Path) -> Path:
+    from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
+    from minilm_repro.models.build import ArchConfig, teacher_config
+    from minilm_repro.training import save_model_dir
+    from transformers import BertForMaskedLM
+
+    model_dir = out / "tiny-scratch"
+    if model_dir.is_dir():
+        return model_dir
+    tok = train_tokenizer([str(bench / "corpus/mono/l0.txt")],
+                          TokenizerConfig(kind="wordpiece", vocab_size=1500, max_position=128), out / "tokenizer")
+    model = BertForMaskedLM(teacher_config(ArchConfig("bert", layers=2, hidden=128, heads=4, max_position=128), tok))
+    save_model_dir(model, tok, model_dir, {"name": "tiny-scratch", "pretraining": "none"})
+    return model_dir
+
+
+def tiny_score(task: str, model_dir: Path, bench: Path, out: Path, epochs: float, lr: float) -> dict:
+    from minilm_repro.finetune.features import FeaturesConfig, tokenize_task
+    from minilm_repro.finetune.run import FinetuneConfig, finetune
+    from minilm_repro.training import load_tokenizer
+
+    langs = json.loads((bench / "benchmark.json").read_text())["languages"]
+    qa = task in ("squad_v2", "squad", "mlqa")
+    feats = out / "features" / task
+    if not (feats / "manifest.json").is_file():
+        tokenize_task(FeaturesConfig(task=task, languages=langs, train_language="l0", max_length=128 if qa else 64,
+                                     doc_stride=64 if qa else 32), load_tokenizer(model_dir), bench / "tasks", feats)
+    res = finetune(FinetuneConfig(task=task, lr=lr, epochs=epochs, batch_size=32, seed=1, save_steps=10_000),
+                   str(model_dir), str(feats), str(bench / "tasks"), str(out / "work" / task))
+    return res
+
+
+def main() -> None:
+    from minilm_repro.data.synthetic import SyntheticConfig, generate_benchmark
+    from minilm_repro.data.synthetic.lexicon import ATTRIBUTE_VALUES
+    from minilm_repro.data.synthetic.scenes import World
+    from minilm_repro.finetune.plan import PRIMARY_METRIC, task_plan
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--tasks", nargs="*", default=["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte",
+                                                    "squad_v2", "xnli", "mlqa"])
+    p.add_argument("--epochs", type=float, default=3)
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--no-model", action="store_true", help="baselines only (seconds)")
+    args = p.parse_args()
+
+    import torch
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    out = Path(args.out)
+    bench = out / "benchmark"
+    if not (bench / "benchmark.json").is_file():
+        generate_benchmark(bench, SyntheticConfig(seed=args.seed))
+    langs = json.loads((bench / "benchmark.json").read_text())["languages"]
+    world = World.build(args.seed)
+    values = {"city": set(world.cities), **{a: set(v) for a, v in ATTRIBUTE_VALUES.items()}}
+    model_dir = None if args.no_model else tiny_model(out, bench)
+    rows = []
+    for task in args.tasks:
+        plan = task_plan(task, langs, "l0")
+        row = {"task": task, "metric": PRIMARY_METRIC[task], "majority": majority_score(task, bench / "tasks", plan)}
+        qa = task in ("squad_v2", "squad", "mlqa")
+        row["bow"] = type_guess_score(task, bench / "tasks", plan, values) if qa else bow_score(task, bench / "tasks", plan)
+        if model_dir is not None:
+            start = time.time()
+            res = tiny_score(task, model_dir, bench, out, args.epochs, args.lr)
+            row["tiny"] = res["select_score"]
+            row["seconds"] = round(time.time() - start, 1)
+            if task in ("xnli", "mlqa"):
+                others = [e["scores"][PRIMARY_METRIC[task]] for d, e in res["evals"].items()
+                          if e["split"] == "validation" and e.get("language") not in (None, "l0")]
+                row["tiny_zero_shot_mean"] = float(np.mean(others)) if others else float("nan")
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    import pandas as pd
+    print(pd.DataFrame(rows).set_index("task").round(1).to_markdown())
+
+
+if __name__ == "__main__":
+    main()

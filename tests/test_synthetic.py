@@ -1,0 +1,130 @@
+"""The embedded benchmark: deterministic, in the hub's features, correct by construction."""
+
+import hashlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from minilm_repro.data import layout
+from minilm_repro.data.features import FEATURES, GLUE_TASKS, SPLITS
+from minilm_repro.data.synthetic import DEFAULT_SIZES, SyntheticConfig, generate_benchmark
+from minilm_repro.data.synthetic import grammar
+from minilm_repro.data.synthetic.grammar import Fact
+from minilm_repro.data.synthetic.lexicon import make_languages
+
+SMALL = dict(seed=5, languages=4, mono_documents=300, multi_documents=400, scale=0.08)
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    generate_benchmark(out, SyntheticConfig.from_dict(SMALL))
+    return out
+
+
+def _digest(root: Path) -> dict:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_same_seed_same_bytes_other_seed_other_data(bench, tmp_path):
+    generate_benchmark(tmp_path / "again", SyntheticConfig.from_dict(SMALL))
+    assert _digest(tmp_path / "again") == _digest(bench)
+    generate_benchmark(tmp_path / "other", SyntheticConfig.from_dict({**SMALL, "seed": 6, "tasks": ["sst2"]}))
+    assert (tmp_path / "other/corpus/mono/l0.txt").read_text() != (bench / "corpus/mono/l0.txt").read_text()
+
+
+def test_every_split_has_the_hub_features_and_layout(bench):
+    manifest = json.loads((bench / "benchmark.json").read_text())
+    assert set(manifest["counts"]) == set(DEFAULT_SIZES)
+    for task, configs in manifest["counts"].items():
+        for config, splits in configs.items():
+            assert set(splits) <= set(SPLITS[task])
+            for split, n in splits.items():
+                ds = layout.load_split(bench / "tasks", task, config, split)
+                assert ds.features == FEATURES[task] and len(ds) == n > 0
+    # zero-shot protocol: XNLI trains in language 0 only; MLQA has every context/question pair
+    assert manifest["counts"]["xnli"]["l0"].keys() == {"train", "validation", "test"}
+    assert all("train" not in manifest["counts"]["xnli"][l] for l in ("l1", "l2", "l3"))
+    assert len(manifest["counts"]["mlqa"]) == 16
+
+
+def test_glue_test_labels_are_hidden_as_on_the_hub(bench):
+    for task in GLUE_TASKS:
+        split = "test_matched" if task == "mnli" else "test"
+        labels = set(layout.load_split(bench / "tasks", task, "default", split)["label"])
+        assert labels == {-1}, task
+
+
+def test_every_answer_is_its_span_of_the_context(bench):
+    checked = unanswerable = 0
+    for task, config, split in [("squad_v2", "default", "train"), ("squad_v2", "default", "validation"),
+                                ("squad", "default", "train"),
+                                *[("mlqa", f"l{c}.l{q}", "test") for c in range(4) for q in range(4)]]:
+        ds = layout.load_split(bench / "tasks", task, config, split)
+        assert len(set(ds["id"])) == len(ds)
+        for row in ds:
+            a = row["answers"]
+            if not a["text"]:
+                unanswerable += 1
+                assert task == "squad_v2"
+            for text, start in zip(a["text"], a["answer_start"]):
+                assert row["context"][start:start + len(text)] == text
+                checked += 1
+    assert checked > 500 and unanswerable > 0
+    v2 = layout.load_split(bench / "tasks", "squad_v2", "default", "train")
+    share = sum(not a["text"] for a in v2["answers"]) / len(v2)
+    assert 0.35 < share < 0.65, f"SQuAD 2.0 analogue: {share:.0%} unanswerable"
+
+
+def test_parallel_evaluation_sets_share_labels_and_ids_across_languages(bench):
+    xnli = {l: layout.load_split(bench / "tasks", "xnli", l, "test") for l in ("l0", "l1", "l2", "l3")}
+    assert len({tuple(d["label"]) for d in xnli.values()}) == 1
+    assert len({tuple(d["premise"]) for d in xnli.values()}) == 4  # but different text
+    ids = {layout.load_split(bench / "tasks", "mlqa", c, "validation")["id"].__repr__() for c in ("l0.l0", "l1.l2")}
+    assert len(ids) == 1
+
+
+def test_labels_are_balanced_enough_to_learn(bench):
+    for task in ("sst2", "qnli", "mnli", "mrpc", "qqp", "cola", "rte"):
+        labels = Counter(layout.load_split(bench / "tasks", task, "default", "train")["label"])
+        assert len(labels) >= 2 and max(labels.values()) / sum(labels.values()) < 0.8, (task, labels)
+    scores = layout.load_split(bench / "tasks", "stsb", "default", "train")["label"]
+    assert min(scores) == 0.0 and max(scores) == 5.0 and len(set(scores)) > 4
+
+
+def test_multilingual_corpus_sizes_decay_per_language(bench):
+    corpus = json.loads((bench / "benchmark.json").read_text())["corpus"]
+    words = [corpus["multi"][f"l{i}"]["words"] for i in range(4)]
+    assert words == sorted(words, reverse=True) and words[0] > 4 * words[3]
+    text = (bench / "corpus/multi/l2.txt").read_text()
+    assert "\n\n" in text  # blank line between documents
+    assert corpus["mono"]["l0"]["lines"] == len([l for l in (bench / "corpus/mono/l0.txt").read_text().splitlines() if l])
+
+
+def test_languages_differ_in_words_order_and_agreement():
+    l0, l1, l2, l3 = make_languages(4, seed=5)
+    fact = Fact(("Ana",), "city", "Dorvel")
+    plural = Fact(("Ana", "Bo"), "city", "Dorvel")
+    assert grammar.sentence(grammar.clause(l0, fact)) == "Ana lives in Dorvel."
+    assert grammar.sentence(grammar.clause(l0, plural)) == "Ana and Bo live in Dorvel."
+    assert grammar.sentence(grammar.clause(l0, Fact(("Ana",), "city", "Dorvel", True))) == "Ana does not live in Dorvel."
+    orders = set()
+    for lang in (l1, l2, l3):
+        toks = [t for t, _ in grammar.clause(lang, fact) if t]
+        verb = lang.word("live") + lang.verb_suffix[0]
+        orders.add((toks.index("Ana"), toks.index(verb), toks.index("Dorvel")))
+        assert lang.word("live") + lang.verb_suffix[1] in [t for t, _ in grammar.clause(lang, plural)]
+    assert len(orders) == 3  # three different constituent orders
+    assert len({l.word("teacher") for l in (l0, l1, l2, l3)}) == 4
+
+
+def test_bad_config_names_the_key():
+    with pytest.raises(ValueError, match="unknown key.*'langauges'"):
+        SyntheticConfig.from_dict({"langauges": 4})
+    with pytest.raises(ValueError, match="unknown task.*'glue'"):
+        SyntheticConfig.from_dict({"tasks": ["glue"]})
+    with pytest.raises(ValueError, match="sizes.mnli"):
+        SyntheticConfig.from_dict({"sizes": {"mnli": {"validation": 10}}})
