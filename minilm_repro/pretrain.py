@@ -16,7 +16,7 @@ from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.models.build import ArchConfig, count_parameters, student_config, teacher_config
 from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
 from minilm_repro.training import (
-    OptimConfig, last_checkpoint, load_tokenizer, save_model_dir, training_arguments,
+    OptimConfig, is_main_process, last_checkpoint, load_tokenizer, mean_reduced_loss, save_model_dir, training_arguments,
 )
 
 
@@ -35,7 +35,7 @@ class PretrainConfig:
 
 def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: str, workdir: str,
              like: str | None = None, job=None, name: str = "model") -> dict:
-    from transformers import AutoConfig, AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer
+    from transformers import AutoConfig, AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer, set_seed
 
     from minilm_repro.data.corpus import load_corpus
     from minilm_repro.tracking import trainer_callback
@@ -52,7 +52,8 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
     n_eval = min(cfg.eval_blocks, len(corpus) // 10)
     split = corpus.train_test_split(test_size=n_eval, seed=optim.seed, shuffle=True) if n_eval else None
     train_ds = split["train"] if split else corpus
-    model = AutoModelForMaskedLM.from_config(model_cfg)
+    set_seed(optim.seed)  # random initialisation from the job's seed
+    model = mean_reduced_loss(AutoModelForMaskedLM.from_config(model_cfg))
     args = training_arguments(optim, workdir, per_device_eval_batch_size=64)
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability, seed=optim.seed)
     trainer = Trainer(
@@ -85,7 +86,8 @@ def _run(args) -> int:
     with open_run(args, "pretrain", dataclasses.asdict(cfg), args.name) as job:
         metrics = pretrain(cfg, args.tokenizer, args.corpus, args.out, args.workdir, args.like, job, args.name)
         job.log_metrics({f"final/{k}": v for k, v in metrics.items()})
-    write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
+    if is_main_process():
+        write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
     return 0
 
 

@@ -119,11 +119,26 @@ class JobRun:
             _retry(mlflow.log_metrics, clean, step=step)
 
 
+class _SilentRun(JobRun):
+    """The run handle of a non-zero torchrun rank: logs nothing."""
+
+    def __init__(self):
+        super().__init__(run_id="")
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        pass
+
+
 @contextlib.contextmanager
 def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[JobRun]:
     """Open one MLflow run for one Snakemake job (the experiment must exist: see init_experiment)."""
     import mlflow
 
+    from minilm_repro.training import is_main_process
+
+    if not is_main_process():  # a torchrun job is one run: rank 0 logs it
+        yield _SilentRun()
+        return
     mlflow.set_tracking_uri(tracking_uri())
     exp = _retry(mlflow.get_experiment_by_name, experiment_name(profile))
     if exp is None:

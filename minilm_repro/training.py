@@ -48,6 +48,11 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun job, or the only process: the one that logs and writes job outputs."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def device_batch_and_accumulation(global_batch: int, max_device_batch: int, world: int) -> tuple[int, int]:
     """Split a global batch over ``world`` devices: (per-device micro-batch, accumulation steps).
 
@@ -80,22 +85,50 @@ def use_bf16(setting: str) -> bool:
     return cuda_bf16
 
 
-def training_arguments(cfg: OptimConfig, workdir: str | Path, **overrides):
+def trainer_arguments(workdir: str | Path, global_batch: int, max_device_batch: int, bf16: str, **kwargs):
+    """HF TrainingArguments shared by every training stage.
+
+    ``global_batch`` is split into per-device micro-batches and accumulation steps for the
+    current world size. On a machine without CUDA, ``use_cpu`` makes accelerate form a gloo
+    process group under torchrun (without it, CPU ranks would each train alone).
+    """
+    import torch
     from transformers import TrainingArguments
 
-    per_device, accum = device_batch_and_accumulation(cfg.batch_size, cfg.max_device_batch, world_size())
+    per_device, accum = device_batch_and_accumulation(global_batch, max_device_batch, world_size())
+    base = dict(
+        output_dir=str(workdir), per_device_train_batch_size=per_device, gradient_accumulation_steps=accum,
+        lr_scheduler_type="linear", save_strategy="steps", report_to=[], bf16=use_bf16(bf16),
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=True,
+        ddp_find_unused_parameters=False,
+    )
+    base.update(kwargs)
+    return TrainingArguments(**base)
+
+
+def mean_reduced_loss(model):
+    """Tell the Trainer that ``model``'s loss is a plain per-micro-batch mean.
+
+    HF heads (``*ForMaskedLM``, ``*ForSequenceClassification``, ``*ForQuestionAnswering`` of
+    BERT/XLM-R) accept ``**kwargs`` but ignore ``num_items_in_batch``; the Trainer would then
+    skip dividing by the accumulation steps and multiply the loss by the world size. With this
+    flag the loss is averaged over accumulation steps and ranks like the global batch it is.
+    """
+    model.accepts_loss_kwargs = False
+    return model
+
+
+def training_arguments(cfg: OptimConfig, workdir: str | Path, **overrides):
+    """TrainingArguments for a step-budgeted job (pretraining, distillation) from its OptimConfig."""
     kwargs = dict(
-        output_dir=str(workdir), max_steps=cfg.steps, per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accum, learning_rate=cfg.lr, warmup_steps=cfg.warmup_steps,
+        max_steps=cfg.steps, learning_rate=cfg.lr, warmup_steps=cfg.warmup_steps,
         weight_decay=cfg.weight_decay, adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2,
-        adam_epsilon=cfg.adam_epsilon, max_grad_norm=cfg.max_grad_norm, lr_scheduler_type="linear",
-        save_strategy="steps", save_steps=cfg.save_steps, save_total_limit=2,
-        logging_steps=cfg.logging_steps, report_to=[], seed=cfg.seed, data_seed=cfg.seed,
-        bf16=use_bf16(cfg.bf16), dataloader_num_workers=0, remove_unused_columns=False,
-        disable_tqdm=True, ddp_find_unused_parameters=False,
+        adam_epsilon=cfg.adam_epsilon, max_grad_norm=cfg.max_grad_norm, save_steps=cfg.save_steps,
+        save_total_limit=2, logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
+        remove_unused_columns=False,
     )
     kwargs.update(overrides)
-    return TrainingArguments(**kwargs)
+    return trainer_arguments(workdir, cfg.batch_size, cfg.max_device_batch, cfg.bf16, **kwargs)
 
 
 def last_checkpoint(workdir: str | Path) -> str | None:

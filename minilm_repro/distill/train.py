@@ -18,7 +18,7 @@ from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.models.build import count_parameters, student_config
 from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
 from minilm_repro.training import (
-    OptimConfig, last_checkpoint, load_pretrained, load_tokenizer, save_model_dir, tokenizer_matches,
+    OptimConfig, is_main_process, last_checkpoint, load_pretrained, load_tokenizer, save_model_dir, tokenizer_matches,
     training_arguments,
 )
 
@@ -89,8 +89,14 @@ def _trainer_class():
             return (loss, None) if return_outputs else loss
 
         def log(self, logs, *args, **kwargs):
+            # every rank calls log() at the same steps; parts are averaged over micro-batches, then ranks
             if self._part_count:
-                logs.update({f"loss_{k}": v / self._part_count for k, v in self._part_sums.items()})
+                import torch
+
+                names = sorted(self._part_sums)
+                local = torch.tensor([self._part_sums[k] / self._part_count for k in names], device=self.args.device)
+                means = self.accelerator.reduce(local, reduction="mean") if self.args.world_size > 1 else local
+                logs.update({f"loss_{k}": float(v) for k, v in zip(names, means)})
                 self._part_sums, self._part_count = {}, 0
             super().log(logs, *args, **kwargs)
 
@@ -162,7 +168,8 @@ def _run(args) -> int:
     with open_run(args, "distill", dataclasses.asdict(cfg), args.name) as job:
         metrics = distill(cfg, args.teacher, args.corpus, args.out, args.workdir, job, args.name, args.teacher_name)
         job.log_metrics({f"final/{k}": v for k, v in metrics.items() if not isinstance(v, bool)})
-    write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
+    if is_main_process():
+        write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
     return 0
 
 

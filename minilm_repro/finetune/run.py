@@ -24,7 +24,7 @@ from minilm_repro.finetune.features import load_manifest
 from minilm_repro.finetune.plan import PRIMARY_METRIC
 from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
 from minilm_repro.training import (
-    device_batch_and_accumulation, last_checkpoint, load_tokenizer, tokenizer_matches, use_bf16, world_size,
+    is_main_process, last_checkpoint, load_tokenizer, mean_reduced_loss, tokenizer_matches, trainer_arguments,
 )
 
 
@@ -44,6 +44,8 @@ class FinetuneConfig:
     bf16: str = "auto"
     save_steps: int = 500
     logging_steps: int = 50
+    # MLQA: official normalisation language per evaluation language outside MLQA's seven
+    answer_languages: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.task not in FEATURES:
@@ -77,7 +79,18 @@ def _classification_eval(trainer, task, feats, train_labels, scores_fn):
     return out
 
 
-def _qa_eval(trainer, cfg, feats, examples, language):
+def answer_language(cfg: FinetuneConfig, context_language: str) -> str:
+    """The MLQA normalisation language of answers in ``context_language`` (answers are context spans)."""
+    from minilm_repro.metrics.mlqa import LANGUAGES
+
+    lang = cfg.answer_languages.get(context_language, context_language)
+    if lang not in LANGUAGES:
+        raise ConfigError(f"MLQA scoring: {context_language!r} is not an MLQA language ({', '.join(LANGUAGES)}); "
+                          f"map it to one with finetune.tasks.mlqa.answer_languages, e.g. {{{context_language}: en}}")
+    return lang
+
+
+def _qa_eval(trainer, cfg, feats, examples, context_language):
     from minilm_repro.finetune.qa_processing import postprocess_qa_predictions
     from minilm_repro.metrics import mlqa_scores, squad_v1_scores, squad_v2_scores
 
@@ -92,13 +105,13 @@ def _qa_eval(trainer, cfg, feats, examples, language):
     if v2:
         return {"scores": squad_v2_scores(rows, preds, na_probs)}
     if cfg.task == "mlqa":
-        return {"scores": mlqa_scores(rows, preds, language)}
+        return {"scores": mlqa_scores(rows, preds, answer_language(cfg, context_language))}
     return {"scores": squad_v1_scores(rows, preds)}
 
 
 def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root: str, workdir: str, job=None) -> dict:
     import datasets
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers import DataCollatorWithPadding, Trainer, set_seed
 
     from minilm_repro.metrics import classification_scores
     from minilm_repro.tracking import trainer_callback
@@ -106,20 +119,21 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
     manifest = load_manifest(features_dir)
     if manifest["task"] != cfg.task:
         raise ConfigError(f"features in {features_dir} are for task {manifest['task']!r}, not {cfg.task!r}")
+    if cfg.task == "mlqa":  # fail before training, not after
+        for ref in manifest["evals"]:
+            answer_language(cfg, ref["config"].split(".")[0])
     tokenizer = load_tokenizer(model_dir)
-    model = _model_for(cfg.task, model_dir)
+    set_seed(cfg.seed)  # the new task head's initialisation is part of the seed's run
+    model = mean_reduced_loss(_model_for(cfg.task, model_dir))
     tokenizer_matches(model.config, tokenizer, f"model {model_dir}")
     train = datasets.load_from_disk(str(Path(features_dir) / "train"))
-    per_device, accum = device_batch_and_accumulation(cfg.batch_size, cfg.max_device_batch, world_size())
-    args = TrainingArguments(
-        output_dir=str(workdir), num_train_epochs=cfg.epochs, per_device_train_batch_size=per_device,
-        gradient_accumulation_steps=accum, per_device_eval_batch_size=128, learning_rate=cfg.lr,
+    args = trainer_arguments(
+        workdir, cfg.batch_size, cfg.max_device_batch, cfg.bf16, num_train_epochs=cfg.epochs,
+        per_device_eval_batch_size=128, learning_rate=cfg.lr,
         # transformers 5: a float warmup_steps < 1 is a fraction of the total steps (warmup_ratio is gone)
         warmup_steps=cfg.warmup_steps if cfg.warmup_steps > 0 else float(cfg.warmup_ratio),
-        weight_decay=cfg.weight_decay, lr_scheduler_type="linear", save_strategy="steps",
-        save_steps=cfg.save_steps, save_total_limit=1, logging_steps=cfg.logging_steps, report_to=[],
-        seed=cfg.seed, data_seed=cfg.seed, bf16=use_bf16(cfg.bf16), dataloader_num_workers=0,
-        disable_tqdm=True, ddp_find_unused_parameters=False,
+        weight_decay=cfg.weight_decay, save_steps=cfg.save_steps, save_total_limit=1,
+        logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
     )
     trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer),
                       callbacks=[trainer_callback(job)] if job else [])
@@ -131,7 +145,7 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
         feats = datasets.load_from_disk(str(Path(features_dir) / "eval" / ref["dir"]))
         if is_qa(cfg.task):
             examples = load_split(tasks_root, ref["task"], ref["config"], ref["split"])
-            res = _qa_eval(trainer, cfg, feats, examples, ref.get("language"))
+            res = _qa_eval(trainer, cfg, feats, examples, ref["config"].split(".")[0])
         else:
             res = _classification_eval(trainer, cfg.task, feats, train["labels"], classification_scores)
         res.update(language=ref.get("language"), split=ref["split"], config=ref["config"])
@@ -155,7 +169,8 @@ def _run(args) -> int:
         for name, res in metrics["evals"].items():
             flat.update({f"{name}/{k}": v for k, v in res["scores"].items() if isinstance(v, (int, float))})
         job.log_metrics(flat)
-    write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
+    if is_main_process():
+        write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
     return 0
 
 
