@@ -46,12 +46,17 @@ class FinetuneConfig:
     logging_steps: int = 50
     # MLQA: official normalisation language per evaluation language outside MLQA's seven
     answer_languages: dict = dataclasses.field(default_factory=dict)
+    # "last": the model after the last step; "best_dev": evaluate the select_on dev sets at every
+    # save and keep the best checkpoint (early stopping on dev: the paper's MLQA/XNLI protocol)
+    checkpoint: str = "last"
 
     def __post_init__(self):
         if self.task not in FEATURES:
             raise ConfigError(f"finetune.task: unknown task {self.task!r}")
         if self.lr <= 0 or self.epochs <= 0:
             raise ConfigError("finetune: lr and epochs must be positive")
+        if self.checkpoint not in ("last", "best_dev"):
+            raise ConfigError(f"finetune.checkpoint must be 'last' or 'best_dev', got {self.checkpoint!r}")
 
 
 def _model_for(task: str, model_dir: str):
@@ -109,11 +114,56 @@ def _qa_eval(trainer, cfg, feats, examples, context_language):
     return {"scores": squad_v1_scores(rows, preds)}
 
 
-def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root: str, workdir: str, job=None) -> dict:
+def _evaluate(trainer, cfg: FinetuneConfig, refs: list[dict], features_dir: str, tasks_root: str,
+              train_labels) -> dict:
+    """Scores of the current model on each eval set of ``refs`` (manifest entries), keyed by their dir."""
     import datasets
-    from transformers import DataCollatorWithPadding, Trainer, set_seed
 
     from minilm_repro.metrics import classification_scores
+
+    evals = {}
+    for ref in refs:
+        feats = datasets.load_from_disk(str(Path(features_dir) / "eval" / ref["dir"]))
+        if is_qa(cfg.task):
+            examples = load_split(tasks_root, ref["task"], ref["config"], ref["split"])
+            res = _qa_eval(trainer, cfg, feats, examples, ref["config"].split(".")[0])
+        else:
+            res = _classification_eval(trainer, cfg.task, feats, train_labels, classification_scores)
+        res.update(language=ref.get("language"), split=ref["split"], config=ref["config"])
+        evals[ref["dir"]] = res
+    return evals
+
+
+def _select_score(cfg: FinetuneConfig, evals: dict, select_on: list[str]) -> float:
+    """Mean primary metric over the model-selection dev sets (XNLI: all languages' dev; MLQA: English dev)."""
+    return float(np.mean([evals[d]["scores"][PRIMARY_METRIC[cfg.task]] for d in select_on]))
+
+
+def _trainer_class(cfg: FinetuneConfig, manifest: dict, features_dir: str, tasks_root: str, train_labels):
+    """The HF Trainer, or (checkpoint = best_dev) one whose ``evaluate`` scores the dev sets that select
+    models, with the task's official metric and QA post-processing, so that the Trainer's own
+    ``load_best_model_at_end`` keeps the best checkpoint."""
+    from transformers import Trainer
+
+    if cfg.checkpoint == "last":
+        return Trainer
+    select_refs = [r for r in manifest["evals"] if r["dir"] in manifest["select_on"]]
+
+    class BestDevTrainer(Trainer):
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            evals = _evaluate(self, cfg, select_refs, features_dir, tasks_root, train_labels)
+            metrics = {f"{metric_key_prefix}_select_score": _select_score(cfg, evals, manifest["select_on"])}
+            self.log(metrics)
+            self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
+            return metrics
+
+    return BestDevTrainer
+
+
+def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root: str, workdir: str, job=None) -> dict:
+    import datasets
+    from transformers import DataCollatorWithPadding, set_seed
+
     from minilm_repro.tracking import trainer_callback
 
     manifest = load_manifest(features_dir)
@@ -127,37 +177,43 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
     model = mean_reduced_loss(_model_for(cfg.task, model_dir))
     tokenizer_matches(model.config, tokenizer, f"model {model_dir}")
     train = datasets.load_from_disk(str(Path(features_dir) / "train"))
+    train_labels = None if is_qa(cfg.task) else train["labels"]
+    selection = {"save_total_limit": 1}
+    if cfg.checkpoint == "best_dev":
+        # the Trainer evaluates at every save and keeps the best checkpoint besides the newest
+        selection = dict(eval_strategy="steps", eval_steps=cfg.save_steps, load_best_model_at_end=True,
+                         metric_for_best_model="select_score", greater_is_better=True, save_total_limit=2)
     args = trainer_arguments(
         workdir, cfg.batch_size, cfg.max_device_batch, cfg.bf16, num_train_epochs=cfg.epochs,
         per_device_eval_batch_size=128, learning_rate=cfg.lr,
         # transformers 5: a float warmup_steps < 1 is a fraction of the total steps (warmup_ratio is gone)
         warmup_steps=cfg.warmup_steps if cfg.warmup_steps > 0 else float(cfg.warmup_ratio),
-        weight_decay=cfg.weight_decay, save_steps=cfg.save_steps, save_total_limit=1,
-        logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
+        weight_decay=cfg.weight_decay, save_steps=cfg.save_steps, logging_steps=cfg.logging_steps,
+        seed=cfg.seed, data_seed=cfg.seed, **selection,
     )
-    trainer = Trainer(model=model, args=args, train_dataset=train, data_collator=DataCollatorWithPadding(tokenizer),
-                      callbacks=[trainer_callback(job)] if job else [])
+    trainer_cls = _trainer_class(cfg, manifest, features_dir, tasks_root, train_labels)
+    # (the Trainer insists on an eval_dataset when it evaluates; BestDevTrainer.evaluate scores every
+    # selection set itself, with post-processing, so the first one stands for them)
+    eval_dataset = None if cfg.checkpoint == "last" else \
+        datasets.load_from_disk(str(Path(features_dir) / "eval" / manifest["select_on"][0]))
+    trainer = trainer_cls(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
+                          data_collator=DataCollatorWithPadding(tokenizer),
+                          callbacks=[trainer_callback(job)] if job else [])
     start = time.time()
     result = trainer.train(resume_from_checkpoint=last_checkpoint(workdir))
     train_seconds = time.time() - start
-    evals = {}
-    for ref in manifest["evals"]:
-        feats = datasets.load_from_disk(str(Path(features_dir) / "eval" / ref["dir"]))
-        if is_qa(cfg.task):
-            examples = load_split(tasks_root, ref["task"], ref["config"], ref["split"])
-            res = _qa_eval(trainer, cfg, feats, examples, ref["config"].split(".")[0])
-        else:
-            res = _classification_eval(trainer, cfg.task, feats, train["labels"], classification_scores)
-        res.update(language=ref.get("language"), split=ref["split"], config=ref["config"])
-        evals[ref["dir"]] = res
-    primary = PRIMARY_METRIC[cfg.task]
-    select = [evals[d]["scores"][primary] for d in manifest["select_on"]]
-    return {
-        "task": cfg.task, "primary_metric": primary, "select_score": float(np.mean(select)),
+    evals = _evaluate(trainer, cfg, manifest["evals"], features_dir, tasks_root, train_labels)
+    out = {
+        "task": cfg.task, "primary_metric": PRIMARY_METRIC[cfg.task],
+        "select_score": _select_score(cfg, evals, manifest["select_on"]),
         "evals": evals, "train_loss": result.training_loss, "train_seconds": train_seconds,
         "train_features": len(train), "steps": trainer.state.global_step,
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
     }
+    if cfg.checkpoint == "best_dev":
+        best = trainer.state.best_model_checkpoint
+        out["best_checkpoint_step"] = int(Path(best).name.split("-")[-1]) if best else trainer.state.global_step
+    return out
 
 
 def _run(args) -> int:
