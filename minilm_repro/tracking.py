@@ -7,6 +7,11 @@
 * One run per job, tagged with stage, model, teacher, task, language, seed, grid point,
   profile, config hash, git commit, host and device; params = the resolved stage config;
   metrics = training curves and final scores.
+* A job's result (the dict its metrics file holds) is logged whole by :meth:`JobRun.log_result`:
+  numbers as metrics ``result/<path>``, other values as JSON tags ``result/<path>``, step
+  histories (lists of dicts with a ``step``) as metric histories ``history/<path>/<field>``.
+  :func:`job_records` turns the runs back into the same dicts, so the tables can be rebuilt
+  from MLflow alone (the latest finished run of each job counts).
 """
 
 from __future__ import annotations
@@ -22,6 +27,10 @@ from pathlib import Path
 from typing import Iterator
 
 DEFAULT_STORE = "results/mlflow.db"
+RESULT_PREFIX = "result/"
+HISTORY_PREFIX = "history/"
+SCHEMA_TAG = "result_schema"  # present (value "1") on every run that logged its result
+RUN_TAGS = ("git_commit", "host", "device", "profile", "config_hash")  # facts of a run, not of its job
 TAG_KEYS = (
     "stage", "model", "teacher", "task", "language", "seed", "grid_point", "profile",
     "config_hash", "git_commit", "host", "device", "track",
@@ -105,11 +114,87 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
     return out
 
 
-class JobRun:
-    """Handle of the active job run: log metrics and a final score dict."""
+def encode_result(result: dict) -> tuple[dict[str, float], dict[str, list[tuple[int, float]]], dict[str, str]]:
+    """(final metrics, step histories, tags) carrying every field of a job's ``result`` dict.
 
-    def __init__(self, run_id: str):
+    Numbers become metrics ``result/<path>`` (path = nested keys joined by ``/``), lists of
+    dicts that all have a ``step`` become histories ``history/<path>/<field>`` (one point per
+    step), anything else (strings, booleans, None, other lists) a JSON tag ``result/<path>``.
+    """
+    metrics: dict[str, float] = {}
+    histories: dict[str, list[tuple[int, float]]] = {}
+    tags: dict[str, str] = {}
+
+    def walk(node, path: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if "/" in str(key) or not str(key):
+                    raise ValueError(f"result key {path + str(key)!r}: keys must be non-empty and contain no '/'")
+                walk(value, f"{path}{key}/")
+            return
+        key = path.rstrip("/")
+        if isinstance(node, (int, float)) and not isinstance(node, bool):
+            metrics[RESULT_PREFIX + key] = float(node)
+        elif isinstance(node, list) and node and all(isinstance(h, dict) and "step" in h for h in node):
+            for point in node:
+                for field, value in point.items():
+                    if field == "step":
+                        continue
+                    if not isinstance(value, (int, float)) or isinstance(value, bool):
+                        raise ValueError(f"result history {key!r}: field {field!r} is not a number ({value!r})")
+                    histories.setdefault(f"{HISTORY_PREFIX}{key}/{field}", []).append((int(point["step"]), float(value)))
+        else:
+            tags[RESULT_PREFIX + key] = json.dumps(node)
+
+    if {"tags", "config"} & set(result):
+        raise ValueError("a job result must not hold 'tags' or 'config': those are the run's own tags and params")
+    walk(result, "")
+    return metrics, histories, tags
+
+
+def _set_path(root: dict, path: str, value) -> None:
+    *parents, leaf = path.split("/")
+    node = root
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[leaf] = value
+
+
+def decode_result(metrics: dict[str, float], histories: dict[str, list[tuple[int, float]]],
+                  tags: dict[str, str]) -> dict:
+    """The inverse of :func:`encode_result` (integers come back as floats)."""
+    result: dict = {}
+    for key, value in tags.items():
+        if key.startswith(RESULT_PREFIX):
+            _set_path(result, key[len(RESULT_PREFIX):], json.loads(value))
+    for key, value in metrics.items():
+        if key.startswith(RESULT_PREFIX):
+            _set_path(result, key[len(RESULT_PREFIX):], value)
+    lists: dict[str, dict[int, dict]] = {}
+    for key, points in histories.items():
+        path, field = key[len(HISTORY_PREFIX):].rsplit("/", 1)
+        by_step = lists.setdefault(path, {})
+        for step, value in points:
+            by_step.setdefault(step, {"step": step})[field] = value
+    for path, by_step in lists.items():
+        _set_path(result, path, [by_step[s] for s in sorted(by_step)])
+    return result
+
+
+def _unflatten(params: dict[str, str]) -> dict:
+    out: dict = {}
+    for key, value in params.items():
+        _set_path(out, key.replace(".", "/"), value)
+    return out
+
+
+class JobRun:
+    """Handle of the active job run: log metrics during the job, then its result once."""
+
+    def __init__(self, run_id: str, tags: dict | None = None, params: dict | None = None):
         self.run_id = run_id
+        self.tags = dict(tags or {})
+        self.params = dict(params or {})
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         import mlflow
@@ -118,15 +203,39 @@ class JobRun:
         if clean:
             _retry(mlflow.log_metrics, clean, step=step)
 
+    def record(self, result: dict) -> dict:
+        """The job's metrics-file content: ``result`` plus the run's tags and config (params)."""
+        return {**result, "tags": dict(self.tags), "config": self.params}
+
+    def log_result(self, result: dict) -> dict:
+        """Log the whole ``result`` (see :func:`encode_result`); return :meth:`record` for the metrics file."""
+        from mlflow.entities import Metric, RunTag
+        from mlflow.tracking import MlflowClient
+
+        metrics, histories, tags = encode_result(result)
+        now = int(time.time() * 1000)
+        points = [Metric(k, v, now, 0) for k, v in metrics.items()]
+        points += [Metric(k, v, now, step) for k, hist in histories.items() for step, v in hist]
+        run_tags = [RunTag(k, v) for k, v in tags.items()] + [RunTag(SCHEMA_TAG, "1")]
+        client = MlflowClient(tracking_uri())
+        for i in range(0, len(points), 1000):  # log_batch limits: 1000 metrics, 100 tags per call
+            _retry(client.log_batch, self.run_id, metrics=points[i:i + 1000])
+        for i in range(0, len(run_tags), 100):
+            _retry(client.log_batch, self.run_id, tags=run_tags[i:i + 100])
+        return self.record(result)
+
 
 class _SilentRun(JobRun):
     """The run handle of a non-zero torchrun rank: logs nothing."""
 
-    def __init__(self):
-        super().__init__(run_id="")
+    def __init__(self, tags: dict | None = None, params: dict | None = None):
+        super().__init__(run_id="", tags=tags, params=params)
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         pass
+
+    def log_result(self, result: dict) -> dict:
+        return self.record(result)
 
 
 @contextlib.contextmanager
@@ -137,7 +246,7 @@ def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[J
     from minilm_repro.training import is_main_process
 
     if not is_main_process():  # a torchrun job is one run: rank 0 logs it
-        yield _SilentRun()
+        yield _SilentRun({k: str(v) for k, v in tags.items() if v is not None}, params)
         return
     mlflow.set_tracking_uri(tracking_uri())
     exp = _retry(mlflow.get_experiment_by_name, experiment_name(profile))
@@ -154,7 +263,7 @@ def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[J
         items = list(flat.items())
         for i in range(0, len(items), 90):  # log_params has a per-call limit of 100
             _retry(mlflow.log_params, dict(items[i : i + 90]))
-        yield JobRun(run.info.run_id)
+        yield JobRun(run.info.run_id, all_tags, params)
         status = "FINISHED"
     finally:
         _retry(mlflow.end_run, status=status)
@@ -170,3 +279,62 @@ def trainer_callback(job: JobRun):
                 job.log_metrics(logs, step=state.global_step)
 
     return _MlflowMirror()
+
+
+# the tags that name a job: reruns of a job share them, and the latest finished run counts
+JOB_KEYS = ("stage", "track", "model", "task", "grid_point", "seed", "language")
+
+
+def _finished_runs(client, experiment_id: str) -> list:
+    runs, token = [], None
+    while True:
+        page = _retry(client.search_runs, [experiment_id], filter_string="attributes.status = 'FINISHED'",
+                      max_results=1000, page_token=token)
+        runs += list(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def job_records(profile: str, with_history: bool = False) -> list[dict]:
+    """The metrics-file dicts of the profile's jobs, rebuilt from MLflow alone.
+
+    One record per job (``JOB_KEYS`` tags): its latest FINISHED run. Each record is the logged
+    result plus ``tags`` (the run's tags, MLflow's own ``mlflow.*`` left out) and ``config``
+    (the params, nested again, values as the strings MLflow stores). Step histories are fetched
+    only ``with_history`` (one request per history key and run). A job whose latest run did not
+    log its result (a stage that predates :meth:`JobRun.log_result`) is an error.
+    """
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri())
+    name = experiment_name(profile)
+    exp = _retry(client.get_experiment_by_name, name)
+    if exp is None:
+        raise LookupError(f"no MLflow experiment {name!r} in {tracking_uri()}: wrong --profile or "
+                          "MLFLOW_TRACKING_URI, or no job of this profile has run yet")
+    latest: dict[tuple, object] = {}
+    for run in _finished_runs(client, exp.experiment_id):
+        key = tuple(run.data.tags.get(k) for k in JOB_KEYS)
+        best = latest.get(key)
+        if best is None or (run.info.start_time, run.info.run_id) > (best.info.start_time, best.info.run_id):
+            latest[key] = run
+    legacy = [r for r in latest.values() if SCHEMA_TAG not in r.data.tags]
+    if legacy:
+        examples = "; ".join(f"{r.info.run_id} ({r.data.tags.get('stage')} {r.info.run_name})" for r in legacy[:5])
+        raise ValueError(f"{len(legacy)} job(s) of {name!r} have a latest finished run without a logged result "
+                         f"(their stage does not call JobRun.log_result), e.g. {examples}. Rebuild the tables from "
+                         "the metrics files instead (`minilm-repro report --finetune ...`), or rerun those jobs.")
+    records = []
+    for run in sorted(latest.values(), key=lambda r: (r.info.start_time, r.info.run_id)):
+        histories = {}
+        if with_history:
+            for key in run.data.metrics:
+                if key.startswith(HISTORY_PREFIX):
+                    points = _retry(client.get_metric_history, run.info.run_id, key)
+                    histories[key] = sorted((m.step, m.value) for m in points)
+        result = decode_result(run.data.metrics, histories, run.data.tags)
+        tags = {k: v for k, v in run.data.tags.items()
+                if not k.startswith(("mlflow.", RESULT_PREFIX)) and k != SCHEMA_TAG}
+        records.append({**result, "tags": tags, "config": _unflatten(run.data.params)})
+    return records

@@ -1,57 +1,197 @@
-"""Metrics files -> tidy pandas frames (one row per job and eval set and metric)."""
+"""Job records -> tidy pandas frames.
+
+A *record* is what a job's metrics file holds: the stage's result dict plus ``tags`` (track,
+model, task, grid point, seed, teacher, and, for jobs that log through
+:meth:`minilm_repro.tracking.JobRun.log_result`, stage, profile, device, host, git commit) and
+``config`` (the resolved stage config). Records come from the metrics files or, identically,
+from MLflow (:func:`records_from_mlflow`); every frame below is built from records only, with
+rows sorted, so both sources give equal frames.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pandas as pd
 
+FINETUNE_COLUMNS = ["track", "model", "task", "grid_point", "seed", "eval", "language", "split", "metric", "value",
+                    "select_score", "primary_metric", "device", "profile"]
+MODEL_COLUMNS = ["track", "model", "origin", "teacher", "params", "layers", "hidden", "relations", "transfer",
+                 "device", "profile"]
+SPEED_COLUMNS = ["track", "model", "seconds_per_batch", "device", "speedup"]
+HISTORY_COLUMNS = ["track", "model", "step", "key", "value"]
+MODEL_STAGES = ("pretrain", "distill", "fetch", "describe")
+MAJORITY = "majority-class"
 
-def finetune_frame(paths: list[str | Path]) -> pd.DataFrame:
-    """Long frame: track, model, task, grid_point, seed, eval, language, split, metric, value, select_score."""
+
+@dataclasses.dataclass
+class Records:
+    """Job records by kind: fine-tuning jobs, model jobs (pretrain/distill/fetch/describe), speed jobs."""
+
+    finetune: list[dict]
+    models: list[dict]
+    speed: list[dict]
+
+
+def _load(path: str | Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable metrics JSON ({exc})") from exc
+
+
+def records_from_files(finetune=(), models=(), speed=()) -> Records:
+    """Records from metrics files. A model record without ``config`` (written before stages logged
+    their result through ``JobRun.log_result``) gets its distillation settings from the model card
+    ``<model>/minilm_repro.json`` that the same job wrote beside ``<model>.metrics.json``."""
+    model_records = []
+    for path in models:
+        rec = _load(path)
+        card = Path(str(path).removesuffix(".metrics.json")) / "minilm_repro.json"
+        if "config" not in rec and card.is_file():
+            rec["config"] = json.loads(card.read_text())
+        model_records.append(rec)
+    return Records([_load(p) for p in finetune], model_records, [_load(p) for p in speed])
+
+
+def records_from_mlflow(profile: str, with_history: bool = False) -> Records:
+    """Records of the profile's jobs from MLflow alone (see :func:`minilm_repro.tracking.job_records`)."""
+    from minilm_repro.tracking import job_records
+
+    out = Records([], [], [])
+    for rec in job_records(profile, with_history=with_history):
+        stage = rec["tags"].get("stage")
+        if stage == "finetune":
+            out.finetune.append(rec)
+        elif stage == "speed":
+            out.speed.append(rec)
+        elif stage in MODEL_STAGES:
+            out.models.append(rec)
+        else:
+            raise ValueError(f"MLflow run of job {rec['tags']} has an unknown stage {stage!r}")
+    return out
+
+
+def _require_tags(rec: dict, keys: tuple[str, ...], what: str) -> dict:
+    tags = rec.get("tags", {})
+    missing = [k for k in keys if k not in tags]
+    if missing:
+        raise ValueError(f"{what} record lacks tags {missing} (tags: {tags}); not written by a minilm-repro stage?")
+    return tags
+
+
+def _sorted(df: pd.DataFrame, columns: list[str], keys: list[str]) -> pd.DataFrame:
+    df = pd.DataFrame(df, columns=columns)
+    return df.sort_values(keys, kind="stable").reset_index(drop=True) if not df.empty else df
+
+
+def finetune_frame(records: list[dict]) -> pd.DataFrame:
+    """Long frame, one row per job x eval set x metric (``FINETUNE_COLUMNS``); majority-class
+    baselines of classification tasks appear as model ``majority-class``. value: percent."""
     rows = []
-    for path in paths:
-        m = json.loads(Path(path).read_text())
-        tags = m.get("tags", {})
-        missing = [k for k in ("track", "model", "task", "grid_point", "seed") if k not in tags]
-        if missing:
-            raise ValueError(f"{path}: metrics file lacks tags {missing} (not written by `minilm-repro finetune`?)")
-        for eval_name, res in m["evals"].items():
+    for rec in records:
+        tags = _require_tags(rec, ("track", "model", "task", "grid_point", "seed"), "fine-tuning")
+        for eval_name, res in rec["evals"].items():
             for kind in ("scores", "majority"):
                 for metric, value in res.get(kind, {}).items():
-                    if not isinstance(value, (int, float)):
+                    if not isinstance(value, (int, float)) or isinstance(value, bool):
                         continue
                     rows.append({
-                        "track": tags["track"], "model": tags["model"] if kind == "scores" else "majority-class",
-                        "task": m["task"], "grid_point": tags["grid_point"], "seed": int(tags["seed"]),
+                        "track": tags["track"], "model": tags["model"] if kind == "scores" else MAJORITY,
+                        "task": rec["task"], "grid_point": tags["grid_point"], "seed": int(tags["seed"]),
                         "eval": eval_name, "language": res.get("language"), "split": res["split"],
-                        "metric": metric, "value": float(value), "select_score": m["select_score"],
-                        "primary_metric": m["primary_metric"],
+                        "metric": metric, "value": float(value), "select_score": float(rec["select_score"]),
+                        "primary_metric": rec["primary_metric"], "device": tags.get("device"),
+                        "profile": tags.get("profile"),
                     })
-    return pd.DataFrame(rows)
+    df = _sorted(rows, FINETUNE_COLUMNS, ["track", "model", "task", "grid_point", "seed", "eval", "metric"])
+    return df.astype({"seed": "int64", "value": "float64", "select_score": "float64"})
 
 
-def model_frame(paths: list[str | Path]) -> pd.DataFrame:
-    """One row per model (pretrain/distill metrics files): track, model, params, layers, hidden."""
+def _config_value(value):
+    """A config value as logged: typed in metrics files, a string in MLflow params ("None", JSON lists)."""
+    if not isinstance(value, str):
+        return value
+    if value == "None":
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def distill_variant(config: dict) -> tuple[str | None, str | None]:
+    """(relations, transfer) labels of a distillation config, e.g. ("attention+value", "last layer")."""
+    method = _config_value(config.get("method"))
+    if method is None:
+        return None, None
+    relations = _config_value(config.get("relations"))
+    default = ("attention", "value") if method == "minilm" else ("query", "key", "value")
+    label = "+".join(relations or default)
+    if method != "minilm":
+        label = f"{method}: {label}"
+    layer_map = _config_value(config.get("layer_map"))
+    t_layer, s_layer = _config_value(config.get("teacher_layer", -1)), _config_value(config.get("student_layer", -1))
+    if layer_map:
+        transfer = f"layer-wise ({len(layer_map)} pairs)"
+    elif (t_layer, s_layer) == (-1, -1):
+        transfer = "last layer"
+    else:
+        transfer = f"teacher layer {t_layer} -> student layer {s_layer}"
+    return label, transfer
+
+
+def _origin(rec: dict) -> str:
+    tags = rec.get("tags", {})
+    if "hub_id" in rec:
+        return f"hub {rec['hub_id']}@{rec.get('revision')}"
+    if "source" in rec:
+        return f"external: {rec['source']}"
+    if tags.get("stage") == "distill" or "teacher" in tags:
+        return f"distilled from {tags.get('teacher')}"
+    return "pretrained here (MLM)"
+
+
+def _int_or_na(value):
+    return pd.NA if value is None else int(value)
+
+
+def model_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per model (``MODEL_COLUMNS``): where it came from, size, distillation variant."""
     rows = []
-    for path in paths:
-        m = json.loads(Path(path).read_text())
-        tags = m.get("tags", {})
-        rows.append({"track": tags.get("track"), "model": tags.get("model"), "teacher": tags.get("teacher"),
-                     "params": m.get("params"), "layers": m.get("layers"), "hidden": m.get("hidden")})
-    return pd.DataFrame(rows)
+    for rec in records:
+        tags = _require_tags(rec, ("track", "model"), "model")
+        relations, transfer = distill_variant(rec.get("config") or {}) if "teacher" in tags else (None, None)
+        rows.append({"track": tags["track"], "model": tags["model"], "origin": _origin(rec),
+                     "teacher": tags.get("teacher"), "params": _int_or_na(rec.get("params")),
+                     "layers": _int_or_na(rec.get("layers")), "hidden": _int_or_na(rec.get("hidden")),
+                     "relations": relations, "transfer": transfer, "device": tags.get("device"),
+                     "profile": tags.get("profile")})
+    df = _sorted(rows, MODEL_COLUMNS, ["track", "model"])
+    return df.astype({"params": "Int64", "layers": "Int64", "hidden": "Int64"})
 
 
-def speed_frame(paths: list[str | Path]) -> pd.DataFrame:
-    """One row per model timing: track, model, seconds_per_batch, device, speedup vs its track's teacher."""
+def speed_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per timed model (``SPEED_COLUMNS``); speedup = the track teacher's seconds / the model's."""
     rows = []
-    for path in paths:
-        m = json.loads(Path(path).read_text())
-        tags = m.get("tags", {})
-        rows.append({"track": tags.get("track"), "model": tags.get("model"), "seconds_per_batch": m["seconds_per_batch"],
-                     "device": m["device"]})
-    df = pd.DataFrame(rows, columns=["track", "model", "seconds_per_batch", "device"])
+    for rec in records:
+        tags = _require_tags(rec, ("track", "model"), "speed")
+        rows.append({"track": tags["track"], "model": tags["model"],
+                     "seconds_per_batch": float(rec["seconds_per_batch"]), "device": rec["device"]})
+    df = _sorted(rows, SPEED_COLUMNS, ["track", "model"]).astype({"seconds_per_batch": "float64"})
     teacher = df[df.model == "teacher"].set_index("track")["seconds_per_batch"]
     df["speedup"] = [teacher.get(t, float("nan")) / s for t, s in zip(df.track, df.seconds_per_batch)]
-    return df
+    return df.astype({"speedup": "float64"})
+
+
+def history_frame(records: list[dict]) -> pd.DataFrame:
+    """Training-loss histories of model jobs (``HISTORY_COLUMNS``): key = loss, loss_attention, ..."""
+    rows = []
+    for rec in records:
+        tags = _require_tags(rec, ("track", "model"), "model")
+        for point in rec.get("history") or []:
+            rows += [{"track": tags["track"], "model": tags["model"], "step": int(point["step"]), "key": k,
+                      "value": float(v)} for k, v in point.items() if k != "step"]
+    return _sorted(rows, HISTORY_COLUMNS, ["track", "model", "key", "step"])
