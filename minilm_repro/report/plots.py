@@ -1,16 +1,33 @@
-"""Figures (PNG and PDF): score vs parameters and vs measured latency (Pareto view), per-language
-XNLI / MLQA scores per model, and the distillation / pretraining loss curves."""
+"""Figures (PNG and PDF) from job records: score against parameters and against measured
+latency (the Pareto view), XNLI / MLQA per language for each model, and training-loss curves.
+
+* ``pareto``: one row of two panels per track; score = the row's ``Avg`` of the track's
+  ``<track>_models`` table (mean over its task columns, percent); the line joins the models no
+  other model beats with fewer parameters (resp. lower latency).
+* ``<track>_xnli_per_language`` / ``<track>_mlqa_per_language``: test accuracy / F1 per
+  language, one bar per model, error bars = std over seeds.
+* ``loss_curves``: per track, the MLM loss of pretrained models and the distillation loss
+  (total solid, its relation parts dashed) of distilled ones, against the training step.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from minilm_repro.report.collect import finetune_frame, speed_frame
-from minilm_repro.report.tables import select_best
+from minilm_repro.report.collect import MAJORITY, Records, history_frame
+from minilm_repro.report.tables import Frames, TrackContext, cell_stats, models_table
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def _save(fig, out_dir: Path, name: str) -> list[Path]:
@@ -18,114 +35,161 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
     for p in paths:
         fig.savefig(p, bbox_inches="tight", dpi=120)
+    _pyplot().close(fig)
     return paths
 
 
-def _model_scores(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean primary score per (track, model) over every selected dev/test eval of every task."""
-    prim = df[(df.metric == df.primary_metric) & (df.model != "majority-class")]
-    return prim.groupby(["track", "model"])["value"].mean().rename("score").reset_index()
+def _context(frames: Frames, track: str) -> TrackContext:
+    return TrackContext(track, "", frames.finetune[frames.finetune.track == track],
+                        frames.models[frames.models.track == track].set_index("model"),
+                        frames.speed[frames.speed.track == track].set_index("model"), {})
 
 
-def pareto(scores: pd.DataFrame, models: pd.DataFrame, speed: pd.DataFrame, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    merged = scores.merge(models, on=["track", "model"], how="left")
-    if not speed.empty:
-        merged = merged.merge(speed[["track", "model", "seconds_per_batch"]], on=["track", "model"], how="left")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for track, sub in merged.groupby("track"):
-        axes[0].scatter(sub["params"] / 1e6, sub["score"], label=track)
-        for _, r in sub.iterrows():
-            axes[0].annotate(r.model, (r.params / 1e6, r.score), fontsize=7)
-        if "seconds_per_batch" in sub:
-            axes[1].scatter(sub["seconds_per_batch"] * 1e3, sub["score"], label=track)
-            for _, r in sub.iterrows():
-                axes[1].annotate(r.model, (r.seconds_per_batch * 1e3, r.score), fontsize=7)
-    axes[0].set_xlabel("parameters (M)")
-    axes[1].set_xlabel("latency per batch (ms, measured)")
-    for ax in axes:
-        ax.set_ylabel("mean task score")
-        ax.legend()
-    fig.suptitle("Score against size and latency")
-    paths = _save(fig, out_dir, "pareto")
-    plt.close(fig)
-    return paths
-
-
-def per_language(df: pd.DataFrame, out_dir: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    paths = []
-    for task, metric in (("xnli", "accuracy"), ("mlqa", "f1")):
-        sub = df[(df.task == task) & (df.split == "test") & (df.metric == metric) & (df.model != "majority-class")]
-        if sub.empty:
+def model_scores(frames: Frames) -> pd.DataFrame:
+    """track, model, score (the models table's Avg), params, ms_per_batch (measured), one row per model."""
+    rows = []
+    for track in sorted(frames.finetune.track.unique()):
+        table = models_table(_context(frames, track))
+        if table is None:
             continue
-        wide = sub.groupby(["language", "model"])["value"].mean().unstack("model")
-        fig, ax = plt.subplots(figsize=(max(5, len(wide) * 0.8), 3.5))
-        wide.plot.bar(ax=ax)
-        ax.set_ylabel(f"{task.upper()} test {metric}")
-        ax.set_title(f"{task.upper()} per language")
-        paths += _save(fig, out_dir, f"{task}_per_language")
-        plt.close(fig)
-    return paths
+        for model, score in table.means["Avg"].items():
+            rows.append({"track": track, "model": model, "score": score})
+    df = pd.DataFrame(rows, columns=["track", "model", "score"])
+    df = df.merge(frames.models[["track", "model", "params"]], on=["track", "model"], how="left")
+    df = df.merge(frames.speed[["track", "model", "seconds_per_batch"]], on=["track", "model"], how="left")
+    return df.assign(ms_per_batch=df.pop("seconds_per_batch") * 1e3)
 
 
-def loss_curves(model_metric_paths, out_dir: Path) -> list[Path]:
-    import matplotlib
+def _frontier(sub: pd.DataFrame, x: str) -> pd.DataFrame:
+    """The models no other model beats at a lower ``x``, by increasing ``x``."""
+    best, keep = float("-inf"), []
+    for _, r in sub.sort_values([x, "score"], ascending=[True, False]).iterrows():
+        if r.score > best:
+            keep.append(r)
+            best = r.score
+    return pd.DataFrame(keep)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
-    drawn = 0
-    for path in model_metric_paths:
-        m = json.loads(Path(path).read_text())
-        hist = m.get("history") or []
-        if not hist:
-            continue
-        tags = m.get("tags", {})
-        ax.plot([h["step"] for h in hist], [h["loss"] for h in hist], label=f"{tags.get('track')}/{tags.get('model')}")
-        drawn += 1
-    if not drawn:
-        plt.close(fig)
+def pareto(scores: pd.DataFrame, out_dir: Path) -> list[Path]:
+    plt = _pyplot()
+    tracks = sorted(scores.track.unique())
+    fig, axes = plt.subplots(len(tracks), 2, figsize=(10, 3.6 * len(tracks)), squeeze=False)
+    for row, track in zip(axes, tracks):
+        sub = scores[(scores.track == track) & scores.score.notna()]
+        for ax, x, label in ((row[0], "params", "parameters (M)"), (row[1], "ms_per_batch", "latency per batch (ms, measured)")):
+            pts = sub[sub[x].notna()].astype({x: "float64"})
+            if x == "params":
+                pts = pts.assign(params=pts.params / 1e6)
+            if pts.empty:
+                ax.text(0.5, 0.5, f"no {label} recorded", ha="center", va="center", transform=ax.transAxes)
+            else:
+                ax.scatter(pts[x], pts.score)
+                for _, r in pts.iterrows():
+                    ax.annotate(r.model, (r[x], r.score), fontsize=7, xytext=(3, 3), textcoords="offset points")
+                front = _frontier(pts, x)
+                ax.plot(front[x], front.score, drawstyle="steps-post", alpha=0.5)
+            ax.set_xlabel(label)
+            ax.set_ylabel("mean task score (%)")
+            ax.set_title(track)
+    fig.suptitle("Score against size and measured latency")
+    fig.tight_layout()
+    return _save(fig, out_dir, "pareto")
+
+
+def per_language(frames: Frames, track: str, task: str, out_dir: Path) -> list[Path]:
+    metric = "accuracy" if task == "xnli" else "f1"
+    df = frames.finetune
+    sub = df[(df.track == track) & (df.task == task) & (df.split == "test") & (df.metric == metric)
+             & (df.model != MAJORITY)]
+    if sub.empty:
         return []
-    ax.set_xlabel("step")
-    ax.set_ylabel("training loss (distillation: attention + value KL; MLM for pretraining)")
-    ax.set_yscale("log")
+    stats = cell_stats(sub, lambda r: r.language)
+    ctx = _context(frames, track)
+    models = ctx.order(stats.model.unique())
+    means = stats.pivot(index="column", columns="model", values="mean")[models]
+    stds = stats.pivot(index="column", columns="model", values="std")[models].fillna(0.0)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * len(means) * len(models)), 3.5))
+    means.plot.bar(ax=ax, yerr=stds, capsize=2, rot=0)
+    ax.set_xlabel("language")
+    ax.set_ylabel(f"{task.upper()} test {metric} (%)")
+    ax.set_title(f"{track}: {task.upper()} per language")
     ax.legend(fontsize=7)
-    paths = _save(fig, out_dir, "loss_curves")
-    plt.close(fig)
-    return paths
+    return _save(fig, out_dir, f"{track}_{task}_per_language")
 
 
-def build_figures(finetune_paths, model_paths, speed_paths, out_dir: str | Path) -> list[Path]:
-    from minilm_repro.report.collect import model_frame
+def loss_curves(history: pd.DataFrame, frames: Frames, out_dir: Path) -> list[Path]:
+    if history.empty:
+        return []
+    plt = _pyplot()
+    tracks = sorted(history.track.unique())
+    fig, axes = plt.subplots(len(tracks), 2, figsize=(11, 3.6 * len(tracks)), squeeze=False)
+    distilled = {(t, m) for t, m, o in zip(frames.models.track, frames.models.model, frames.models.origin)
+                 if str(o).startswith("distilled")}
+    for row, track in zip(axes, tracks):
+        for col, (ax, title) in enumerate(zip(row, ("MLM pretraining loss", "distillation loss (relation KL)"))):
+            sub = history[(history.track == track)]
+            sub = sub[[((track, m) in distilled) == (col == 1) for m in sub.model]]
+            for i, (model, curves) in enumerate(sub.groupby("model")):
+                color = f"C{i}"
+                for key, curve in curves.groupby("key"):
+                    ax.plot(curve.step, curve.value, color=color, linestyle="-" if key == "loss" else "--",
+                            linewidth=1.5 if key == "loss" else 0.8,
+                            label=model if key == "loss" else f"{model}: {key.removeprefix('loss_')}")
+            if sub.empty:
+                ax.text(0.5, 0.5, "no model of this kind", ha="center", va="center", transform=ax.transAxes)
+            else:
+                ax.set_yscale("log")
+                ax.legend(fontsize=7)
+            ax.set_xlabel("step")
+            ax.set_ylabel("training loss")
+            ax.set_title(f"{track}: {title}")
+    fig.tight_layout()
+    return _save(fig, out_dir, "loss_curves")
 
+
+def build_figures(records: Records, out_dir: str | Path) -> list[Path]:
+    """Draw every figure the records allow into ``out_dir`` (figures of a previous build are removed)."""
     out_dir = Path(out_dir)
-    df = select_best(finetune_frame(finetune_paths))
-    paths = pareto(_model_scores(df), model_frame(model_paths), speed_frame(speed_paths), out_dir)
-    paths += per_language(df, out_dir)
-    paths += loss_curves(model_paths, out_dir)
+    for old in [*out_dir.glob("*.png"), *out_dir.glob("*.pdf")]:
+        old.unlink()
+    frames = Frames.from_records(records)
+    paths = pareto(model_scores(frames), out_dir)
+    for track in sorted(frames.finetune.track.unique()):
+        for task in ("xnli", "mlqa"):
+            paths += per_language(frames, track, task, out_dir)
+    paths += loss_curves(history_frame(records.models), frames, out_dir)
     return paths
 
 
 def _run(args) -> int:
-    for p in build_figures(args.finetune, args.models, args.speed, args.out):
+    from minilm_repro.report.collect import records_from_files, records_from_mlflow
+
+    if args.mlflow == bool(args.finetune):
+        raise SystemExit("figures: give either --finetune FILES (with --models/--speed) or --mlflow --profile P")
+    if args.mlflow and not args.profile:
+        raise SystemExit("figures --mlflow needs --profile (the MLflow experiment to read)")
+    records = records_from_mlflow(args.profile, with_history=True) if args.mlflow else \
+        records_from_files(args.finetune, args.models, args.speed)
+    paths = build_figures(records, args.out)
+    drawn = {p.stem for p in paths}
+    missing = [n for n in args.expect if n not in drawn]
+    if missing:
+        raise SystemExit(f"figures: {missing} not drawn: their inputs are missing (per-language figures need XNLI/MLQA "
+                         f"test results of the track; loss_curves needs a logged loss history, i.e. logging_steps "
+                         f"below the training steps). Drawn: {sorted(drawn)}")
+    for p in paths:
         print(p)
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("figures", help="plots: Pareto view, per-language scores, loss curves")
-    p.add_argument("--finetune", nargs="+", required=True)
+    p.add_argument("--finetune", nargs="*", default=[])
     p.add_argument("--models", nargs="*", default=[])
     p.add_argument("--speed", nargs="*", default=[])
+    p.add_argument("--mlflow", action="store_true", help="read the records from MLflow (with --profile) instead")
+    p.add_argument("--profile", default=None)
+    p.add_argument("--expect", nargs="*", default=[], help="figure names that must be drawn (the rule's outputs)")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_run)

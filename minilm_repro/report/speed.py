@@ -67,11 +67,13 @@ def measure(model_dir: str, features_dir: str, cfg: SpeedConfig) -> dict:
 
 
 def _run(args) -> int:
-    import json
+    from minilm_repro.stage import open_run
 
     set_threads(args.threads)
     cfg = parse_stage_config(SpeedConfig, args.config, "speed config")
-    write_json(args.out, {**measure(args.model, args.features, cfg), "tags": json.loads(args.tags)})
+    with open_run(args, "speed", dataclasses.asdict(cfg), args.run_name or args.out) as job:
+        record = job.log_result(measure(args.model, args.features, cfg))
+    write_json(args.out, record)
     return 0
 
 
@@ -79,8 +81,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("speed", help="time encoder inference on a task's batches (speed-up column)")
     p.add_argument("--model", required=True)
     p.add_argument("--features", required=True, help="tokenize-task output (its train split is timed)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="timing JSON (the job's record: result, tags, config)")
     p.add_argument("--config", default="{}")
-    p.add_argument("--tags", default="{}")
+    p.add_argument("--profile", default="adhoc", help="profile name (MLflow experiment, tags)")
+    p.add_argument("--tags", default="{}", help="MLflow tags, as JSON (track, model, ...)")
+    p.add_argument("--run-name", default=None)
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(func=_run)

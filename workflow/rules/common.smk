@@ -132,7 +132,8 @@ def speed_files():
 
 
 def all_targets():
-    return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/figures/pareto.png"]
+    # report_targets() (report.smk): every table and figure output, so that a missing one is rebuilt
+    return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/figures/pareto.png", *report_targets()]
 
 
 wildcard_constraints:

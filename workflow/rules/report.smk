@@ -1,4 +1,8 @@
-# Tracking set-up (before any job logs) and the results tables.
+# Tracking set-up (before any job logs), inference timing, the results tables and figures.
+# `snakemake --report results/report.html` collects the outputs flagged report() below.
+
+
+report: "../report/workflow.rst"
 
 
 rule track_init:
@@ -23,17 +27,22 @@ rule speed:
     input:
         model=finetune_model,
         features=speed_features,
+        tracking=TRACKING,
     output:
         f"{RESULTS}/{{track}}/speed/{{model}}.json",
     params:
         cfg=speed_config,
         tags=job_tags,
-    threads: workflow.cores  # alone on the machine: timings are not disturbed by other jobs
+        run_name="{track}/{model}/speed",
+    # alone on the machine, so timings are not disturbed by other jobs (Snakemake caps threads at
+    # --cores; unlike workflow.cores this also holds in --report mode, where no core count is set)
+    threads: os.cpu_count() or 1
     log:
         f"{RESULTS}/logs/{{track}}/speed_{{model}}.log",
     shell:
         "minilm-repro speed --model {input.model} --features {input.features} --out {output}"
-        " --config {params.cfg:q} --tags {params.tags:q} --threads {THREADS} > {log} 2>&1"
+        " --config {params.cfg:q} --profile {PROFILE} --tags {params.tags:q} --run-name {params.run_name}"
+        " --threads {THREADS} > {log} 2>&1"
 
 
 rule tables:
@@ -42,7 +51,14 @@ rule tables:
         models=model_metrics_files(),
         speed=speed_files(),
     output:
-        f"{RESULTS}/tables/checks.json",
+        checks=f"{RESULTS}/tables/checks.json",
+        html=report(
+            directory(f"{RESULTS}/tables/html"),
+            patterns=["{name}.html"],
+            caption="../report/tables.rst",
+            category="Tables",
+            labels={"table": "{name}"},
+        ),
     params:
         out=f"{RESULTS}/tables",
         references=json.dumps({t: config["tracks"][t].get("reference", {}) for t in TRACKS}),
@@ -53,17 +69,48 @@ rule tables:
         " --out {params.out} --references {params.references:q} --profile {PROFILE} > {log} 2>&1"
 
 
+def figure_names():
+    """The figures this config yields (minilm_repro.report.plots): the Pareto view, per-language
+    scores of tracks fine-tuned on XNLI / MLQA, loss curves when any model is trained here."""
+    names = ["pareto"]
+    for t in TRACKS:
+        tasks = config["tracks"][t]["finetune"]["tasks"] if config["tracks"][t]["finetune"]["models"] else []
+        names += [f"{t}_{task}_per_language" for task in ("xnli", "mlqa") if task in tasks]
+    trained = any(students(t) or "pretrain" in config["tracks"][t]["teacher"] or "scratch" in config["tracks"][t]
+                  for t in TRACKS)
+    return names + (["loss_curves"] if trained else [])
+
+
+FIGURE_CAPTIONS = {"pareto": "pareto.rst", "loss_curves": "loss_curves.rst"}
+
+
 rule figures:
     input:
         finetune=finetune_metrics_files(),
         models=model_metrics_files(),
         speed=speed_files(),
     output:
-        f"{RESULTS}/figures/pareto.png",
+        [
+            report(
+                f"{RESULTS}/figures/{name}.png",
+                caption=f"../report/{FIGURE_CAPTIONS.get(name, 'per_language.rst')}",
+                category="Figures",
+                labels={"figure": name},
+            )
+            for name in figure_names()
+        ],
+        [f"{RESULTS}/figures/{name}.pdf" for name in figure_names()],
     params:
         out=f"{RESULTS}/figures",
+        expect=figure_names(),
     log:
         f"{RESULTS}/logs/figures.log",
     shell:
         "minilm-repro figures --finetune {input.finetune} --models {input.models} --speed {input.speed}"
-        " --out {params.out} > {log} 2>&1"
+        " --out {params.out} --expect {params.expect} > {log} 2>&1"
+
+
+def report_targets():
+    """Every output of the tables and figures rules (the `all` rule requests them all)."""
+    return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/tables/html",
+            *(f"{RESULTS}/figures/{name}.{ext}" for name in figure_names() for ext in ("png", "pdf"))]
