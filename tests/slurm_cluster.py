@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 
 SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
+POLICY_RC_D = Path("/usr/sbin/policy-rc.d")
 MARKER = "# written by minilm-repro tests/slurm_cluster.py"
 PACKAGES = ("slurm-wlm", "munge")
 DAEMONS = ("munged", "slurmctld", "slurmd")
@@ -54,18 +55,33 @@ def unavailable_reason() -> str | None:
 
 
 def install() -> None:
-    """apt-get install slurm-wlm munge when a daemon is missing (apt-get update first if needed)."""
+    """apt-get install slurm-wlm munge when a daemon is missing (apt-get update first if needed).
+
+    The packages' maintainer scripts would start munged (and try slurmd/slurmctld) as system
+    services, daemons this harness did not start and could not stop by PID: while installing, a
+    temporary ``/usr/sbin/policy-rc.d`` answering 101 (Debian's "action forbidden" policy,
+    honoured by invoke-rc.d and deb-systemd-invoke) keeps them from starting. An existing policy
+    file is left as it is.
+    """
     if all(shutil.which(d, path="/usr/sbin:/usr/bin") for d in DAEMONS):
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     cmd = ["apt-get", "install", "-y", "--no-install-recommends", *PACKAGES]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    if res.returncode != 0:
-        upd = subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600)
+    policy_written = not POLICY_RC_D.exists()
+    if policy_written:
+        POLICY_RC_D.write_text(f"#!/bin/sh\n{MARKER}\nexit 101\n")
+        POLICY_RC_D.chmod(0o755)
+    try:
         res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
         if res.returncode != 0:
-            raise SlurmUnavailable(
-                f"`{' '.join(cmd)}` failed (after apt-get update, exit {upd.returncode}): {res.stderr[-800:]}")
+            upd = subprocess.run(["apt-get", "update"], capture_output=True, text=True, env=env, timeout=600)
+            res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+            if res.returncode != 0:
+                raise SlurmUnavailable(
+                    f"`{' '.join(cmd)}` failed (after apt-get update, exit {upd.returncode}): {res.stderr[-800:]}")
+    finally:
+        if policy_written and MARKER in POLICY_RC_D.read_text(errors="replace"):
+            POLICY_RC_D.unlink()
     missing = [d for d in DAEMONS if not shutil.which(d, path="/usr/sbin:/usr/bin")]
     if missing:
         raise SlurmUnavailable(f"installed {PACKAGES} but {missing} are still not on /usr/sbin:/usr/bin")
@@ -92,6 +108,7 @@ class LocalSlurm:
         self.munge_socket = self.root / "munge" / "run" / "munge.socket"
         self._procs: dict[str, subprocess.Popen] = {}
         self._wrote_system_conf = False
+        self.leftovers: list[str] = []  # what stop() had to kill beyond its own daemons ("pid name")
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -119,10 +136,13 @@ class LocalSlurm:
         self._wait(lambda: self.node_state() == "idle", timeout, "the node to be idle")
 
     def stop(self) -> None:
-        """Cancel every job, stop the daemons this object started (by PID), remove the system config."""
+        """Cancel every job and wait for its processes, stop the daemons started here (by PID),
+        kill by PID whatever of this cluster is still alive (listed in ``leftovers``), remove the
+        system config and the private directory."""
         if "slurmctld" in self._procs and self._procs["slurmctld"].poll() is None:
             self._run(["scancel", "--partition", self.partition], check=False)
-            self._wait(lambda: not self._active_job_ids(), 30, "cancelled jobs to end", fail=False)
+            # squeue drops a cancelled job before slurmd has killed its processes: watch those
+            self._wait(lambda: not self.job_processes(), 30, "the processes of cancelled jobs to end", fail=False)
         for name in ("slurmd", "slurmctld", "munged"):
             proc = self._procs.pop(name, None)
             if proc is None or proc.poll() is not None:
@@ -133,9 +153,40 @@ class LocalSlurm:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+        for pid, name in self.job_processes(daemons=True).items():
+            self.leftovers.append(f"{pid} {name}")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         if self._wrote_system_conf and SYSTEM_CONF.exists() and MARKER in SYSTEM_CONF.read_text(errors="replace"):
             SYSTEM_CONF.unlink()
         self._wrote_system_conf = False
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def job_processes(self, daemons: bool = False) -> dict[int, str]:
+        """{pid: name} of the live processes of this cluster's jobs (their slurmstepd and everything
+        the jobs started), and with ``daemons`` also munged, slurmctld and slurmd. Every one of them
+        inherited ``SLURM_CONF=<this cluster's config>`` from a daemon or a client started here;
+        the jobs' own processes also carry ``SLURM_JOB_ID``."""
+        conf = f"SLURM_CONF={self.conf}".encode()
+        found = {}
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit() or int(proc.name) == os.getpid():
+                continue
+            try:
+                if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":  # exited, not reaped yet
+                    continue
+                name = (proc / "comm").read_text().strip()
+                env = (proc / "environ").read_bytes().split(b"\0")
+            except (OSError, IndexError):  # ended meanwhile
+                continue
+            if conf not in env:
+                continue
+            in_job = name == "slurmstepd" or any(e.startswith(b"SLURM_JOB_ID=") for e in env)
+            if in_job or (daemons and name in DAEMONS):
+                found[int(proc.name)] = name
+        return found
 
     # ---- queries -------------------------------------------------------------------------------
 
