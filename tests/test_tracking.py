@@ -17,6 +17,9 @@ with tracking.job_run("conc", f"job{i}", tags, {"lr": 1e-3 * i, "nested": {"epoc
     for step in range(5):
         job.log_metrics({"loss": 1.0 / (step + 1 + i)}, step=step)
     job.log_metrics({"final/accuracy": 50.0 + i})
+    record = job.log_result({"task": "mnli", "evals": {"dev": {"scores": {"accuracy": 50.0 + i}, "language": None}},
+                             "history": [{"step": s, "loss": 1.0 / (s + 1 + i)} for s in range(5)]})
+print(json.dumps(record))
 """
 
 
@@ -36,6 +39,7 @@ def test_eight_concurrent_jobs_all_logged(tmp_path):
                               text=True) for i in range(8)]
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     assert all(rc == 0 for rc, _ in results), [err[-2000:] for rc, err in results if rc]
+    outputs = [p.stdout.read() for p in procs]
     mlflow.set_tracking_uri(tracking.tracking_uri())
     runs = mlflow.search_runs(experiment_names=[tracking.experiment_name("conc")])
     assert len(runs) == 8
@@ -47,6 +51,30 @@ def test_eight_concurrent_jobs_all_logged(tmp_path):
     client = mlflow.tracking.MlflowClient()
     history = client.get_metric_history(runs.iloc[0]["run_id"], "loss")
     assert len(history) == 5
+    # every job's whole result came through, and reads back as the record it wrote
+    written = {json.loads(out.strip().splitlines()[-1])["tags"]["model"]: json.loads(out.strip().splitlines()[-1])
+               for out in outputs}
+    records = tracking.job_records("conc", with_history=True)
+    assert sorted(r["tags"]["model"] for r in records) == [f"m{i}" for i in range(8)]
+    for rec in records:
+        mine = written[rec["tags"]["model"]]
+        assert rec["evals"] == mine["evals"] and rec["history"] == mine["history"] and rec["tags"] == mine["tags"]
+
+
+def test_result_encoding_round_trip():
+    result = {"task": "xnli", "select_score": 51.5, "steps": 300, "resumed": False, "note": None,
+              "evals": {"l0__test": {"scores": {"accuracy": 50.25}, "language": "l0", "split": "test"}},
+              "answer_languages": ["en", "de"],
+              "history": [{"step": 10, "loss": 2.5, "loss_value": 1.0}, {"step": 20, "loss": 2.0, "loss_value": 0.75}]}
+    metrics, histories, tags = tracking.encode_result(result)
+    assert metrics["result/evals/l0__test/scores/accuracy"] == 50.25
+    assert histories["history/history/loss_value"] == [(10, 1.0), (20, 0.75)]
+    assert tags["result/resumed"] == "false" and tags["result/evals/l0__test/language"] == '"l0"'
+    assert tracking.decode_result(metrics, histories, tags) == {**result, "steps": 300.0}
+    with pytest.raises(ValueError, match="contain no '/'"):
+        tracking.encode_result({"evals": {"a/b": 1.0}})
+    with pytest.raises(ValueError, match="must not hold 'tags'"):
+        tracking.encode_result({"tags": {}})
 
 
 def test_failed_job_is_marked_failed():

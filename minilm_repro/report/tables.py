@@ -93,7 +93,7 @@ def _wide(stats: pd.DataFrame, columns: list[str], avg_cols: list[str]) -> tuple
     """(means, text) frames, rows = model, in ``columns`` order, plus Avg over ``avg_cols`` when given."""
     means = stats.pivot(index="model", columns="column", values="mean").reindex(columns=columns)
     text = stats.assign(t=[_fmt(m, s, n) for m, s, n in zip(stats["mean"], stats["std"], stats["n"])]) \
-        .pivot(index="model", columns="column", values="t").reindex(columns=columns).fillna("")
+        .pivot(index="model", columns="column", values="t").reindex(columns=columns).astype(object).fillna("")
     if avg_cols:
         avg = means[avg_cols].mean(axis=1, skipna=False)
         means.insert(columns.index(avg_cols[-1]) + 1, "Avg", avg)
@@ -224,7 +224,7 @@ def assemble(ctx: TrackContext, layout: Layout, models: list[str], means: pd.Dat
         ours.insert(i, col, [ctx.lead(m, col) for m in models])
     rows = [ours]
     if majority is not None and not majority.empty:
-        maj = majority.reindex(columns=score_cols).fillna("")
+        maj = majority.reindex(columns=score_cols).astype(object).fillna("")
         if "Source" in layout.lead:
             maj.insert(0, "Source", "constant: the training set's majority label")
         rows.append(maj)
@@ -248,7 +248,7 @@ def assemble(ctx: TrackContext, layout: Layout, models: list[str], means: pd.Dat
             shown.add(entry.label)
     if extra:
         rows.append(pd.DataFrame(extra))
-    out = pd.concat(rows).reindex(columns=layout.lead + score_cols).fillna("")
+    out = pd.concat(rows).reindex(columns=layout.lead + score_cols).astype(object).fillna("")
     out.index.name = None
     return out
 

@@ -27,9 +27,10 @@ def _notes(table: Table, profile: str) -> list[str]:
 
 def latex(table: Table, notes: list[str]) -> str:
     body = table.text.to_latex(escape=True, caption=table.title, label=f"tab:{table.name}", position="t")
+    body = "% needs \\usepackage{booktabs}\n" + body + "".join(f"% {n}\n" for n in notes)
     for char, tex in LATEX_SYMBOLS.items():
         body = body.replace(char, tex)
-    return "% needs \\usepackage{booktabs}\n" + body + "".join(f"% {n}\n" for n in notes)
+    return body
 
 
 def html_page(title: str, body: str) -> str:
