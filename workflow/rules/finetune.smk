@@ -37,7 +37,8 @@ rule tokenize_task:
 
 
 FT_STAGE_KEYS = ("batch_size", "warmup_ratio", "warmup_steps", "weight_decay", "max_device_batch", "n_best",
-                 "max_answer_length", "bf16", "save_steps", "logging_steps", "answer_languages")
+                 "max_answer_length", "bf16", "save_steps", "logging_steps", "answer_languages",
+                 "checkpoint")
 
 
 def finetune_config(wildcards):
