@@ -87,20 +87,30 @@ def install() -> None:
         raise SlurmUnavailable(f"installed {PACKAGES} but {missing} are still not on /usr/sbin:/usr/bin")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(k: int) -> list[int]:
+    """k distinct TCP ports that were free a moment ago (bound together, then released)."""
+    socks = [socket.socket() for _ in range(k)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 class LocalSlurm:
-    """One node (``localhost``) in one partition; ``start()`` returns when the node is idle.
+    """``nodes`` nodes in one partition, all on this machine; ``start()`` returns when they are idle.
 
-    cpus / memory_mb: what the node advertises (not enforced: no cgroups).
+    One node is named ``localhost``. Several are ``node1``, ``node2``, ...: one slurmd each, on
+    its own port and spool directory, all at 127.0.0.1, so a job of several nodes (``sbatch
+    --nodes=2``) runs its srun tasks here as if on separate machines.
+    cpus / memory_mb: what each node advertises (not enforced: no cgroups).
     """
 
-    def __init__(self, partition: str = "debug", cpus: int = 64, memory_mb: int = 512_000):
+    def __init__(self, partition: str = "debug", cpus: int = 64, memory_mb: int = 512_000, nodes: int = 1):
         self.partition, self.cpus, self.memory_mb = partition, cpus, memory_mb
+        self.nodes = ["localhost"] if nodes == 1 else [f"node{i + 1}" for i in range(nodes)]
         # munged checks that every directory above its socket is world-executable: not pytest's tmp
         self.root = Path(tempfile.mkdtemp(prefix="minilm-slurm-"))
         self.root.chmod(0o755)
@@ -132,8 +142,9 @@ class LocalSlurm:
         self._write_config()
         self._spawn("slurmctld", ["/usr/sbin/slurmctld", "-D", "-f", str(self.conf)])
         self._wait(lambda: self._run(["scontrol", "ping"], check=False).returncode == 0, timeout, "slurmctld to answer")
-        self._spawn("slurmd", ["/usr/sbin/slurmd", "-D", "-N", "localhost", "-f", str(self.conf)])
-        self._wait(lambda: self.node_state() == "idle", timeout, "the node to be idle")
+        for node in self.nodes:
+            self._spawn(f"slurmd-{node}", ["/usr/sbin/slurmd", "-D", "-N", node, "-f", str(self.conf)])
+        self._wait(lambda: self.node_states() == ["idle"] * len(self.nodes), timeout, "the nodes to be idle")
 
     def stop(self) -> None:
         """Cancel every job and wait for its processes, stop the daemons started here (by PID),
@@ -143,7 +154,7 @@ class LocalSlurm:
             self._run(["scancel", "--partition", self.partition], check=False)
             # squeue drops a cancelled job before slurmd has killed its processes: watch those
             self._wait(lambda: not self.job_processes(), 30, "the processes of cancelled jobs to end", fail=False)
-        for name in ("slurmd", "slurmctld", "munged"):
+        for name in [*(f"slurmd-{n}" for n in self.nodes), "slurmctld", "munged"]:
             proc = self._procs.pop(name, None)
             if proc is None or proc.poll() is not None:
                 continue
@@ -194,9 +205,9 @@ class LocalSlurm:
         """Environment for SLURM clients (sbatch, squeue, snakemake) talking to this cluster."""
         return dict(os.environ, SLURM_CONF=str(self.conf), **extra)
 
-    def node_state(self) -> str:
+    def node_states(self) -> list[str]:
         res = self._run(["sinfo", "-h", "-N", "-o", "%T"], check=False)
-        return res.stdout.strip().rstrip("*~#") if res.returncode == 0 else ""
+        return [line.strip().rstrip("*~#") for line in res.stdout.splitlines()] if res.returncode == 0 else []
 
     def jobs(self) -> list[dict[str, str]]:
         """Every job the controller still knows (MinJobAge=3600): id, name, comment, state, time limit."""
@@ -209,6 +220,9 @@ class LocalSlurm:
 
     def controller_log(self) -> str:
         return (self.root / "slurm" / "log" / "slurmctld.log").read_text(errors="replace")
+
+    def slurmd_log(self, node: str) -> str:
+        return (self.root / "slurm" / "log" / f"slurmd.{node}.log").read_text(errors="replace")
 
     # ---- internals ---------------------------------------------------------------------------------
 
@@ -263,16 +277,24 @@ class LocalSlurm:
         ], user=munge.pw_uid, group=munge.pw_gid)
         self._wait(self.munge_socket.exists, 20, "munged's socket")
 
+    def _node_lines(self) -> list[str]:
+        size = f"CPUs={self.cpus} RealMemory={self.memory_mb} State=UNKNOWN"
+        if self.nodes == ["localhost"]:
+            return [f"NodeName=localhost NodeAddr=127.0.0.1 {size}"]
+        return [f"NodeName={n} NodeHostname=localhost NodeAddr=127.0.0.1 Port={port} {size}"
+                for n, port in zip(self.nodes, self._ports[2:])]
+
     def _write_config(self) -> None:
         slurm = self.root / "slurm"
         for sub in ("state", "spool", "log"):
             (slurm / sub).mkdir(parents=True, exist_ok=True)
+        self._ports = _free_ports(2 + len(self.nodes))  # slurmctld, slurmd (one node), each node's slurmd
         text = "\n".join([
             MARKER,
             "ClusterName=minilmtest",
             "SlurmctldHost=localhost",
-            f"SlurmctldPort={_free_port()}",
-            f"SlurmdPort={_free_port()}",
+            f"SlurmctldPort={self._ports[0]}",
+            f"SlurmdPort={self._ports[1]}",  # one node; several get a Port each below
             "SlurmUser=root",
             "SlurmdUser=root",
             "AuthType=auth/munge",
@@ -290,15 +312,15 @@ class LocalSlurm:
             "MinJobAge=3600",
             "ReturnToService=2",
             f"StateSaveLocation={slurm / 'state'}",
-            f"SlurmdSpoolDir={slurm / 'spool'}",
+            f"SlurmdSpoolDir={slurm / 'spool' / '%n'}",
             f"SlurmctldPidFile={slurm / 'slurmctld.pid'}",
-            f"SlurmdPidFile={slurm / 'slurmd.pid'}",
+            f"SlurmdPidFile={slurm / 'slurmd.%n.pid'}",
             f"SlurmctldLogFile={slurm / 'log' / 'slurmctld.log'}",
-            f"SlurmdLogFile={slurm / 'log' / 'slurmd.log'}",
+            f"SlurmdLogFile={slurm / 'log' / 'slurmd.%n.log'}",
             "SlurmctldDebug=info",
             "SlurmdDebug=info",
-            f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.memory_mb} State=UNKNOWN",
-            f"PartitionName={self.partition} Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+            *self._node_lines(),
+            f"PartitionName={self.partition} Nodes={','.join(self.nodes)} Default=YES MaxTime=INFINITE State=UP",
         ]) + "\n"
         self.conf.write_text(text)
         SYSTEM_CONF.parent.mkdir(parents=True, exist_ok=True)

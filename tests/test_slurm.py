@@ -21,6 +21,8 @@ environments, and bad settings rejected by name.
 
 import json
 import os
+import re
+import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -29,14 +31,17 @@ import pytest
 import yaml
 
 from conftest import REPO, write_toy_corpus
+from minilm_repro.launch import Allocation, LaunchError, command, multinode_command
 from slurm_cluster import LocalSlurm, SlurmUnavailable, unavailable_reason
 
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 TARGET = "results/mono/models/ta.metrics.json"
-# the resumed job (100 steps) stays under the 36 s status check; checkpoint 50 leaves the test
-# 100 steps (several seconds) to cancel the first attempt before it finishes
-DISTILL_STEPS, SAVE_STEPS = 150, 50
+# short jobs (see the module docstring): the resumed distillation (60 steps) and the teacher
+# (30 steps) end before the 36 s status check even on a busy machine; checkpoint 40 leaves the
+# test 60 steps (seconds) to cancel the first attempt before it finishes
+DISTILL_STEPS, SAVE_STEPS = 100, 40
+TEACHER_STEPS = 30
 # SLURM jobs the target needs; track_init is a local rule and must never reach SLURM
 COMPUTE_RULES = {"tokenizer", "prepare_corpus", "pretrain_teacher", "distill"}
 
@@ -49,7 +54,8 @@ def slurm_config(root: Path) -> dict:
     cfg["languages"] = ["l0"]
     track = cfg["tracks"]["mono"]
     track["corpus"]["text"] = {"files": [str(write_toy_corpus(root / "text" / "l0.txt", docs=400))]}
-    track["teacher"]["pretrain"]["optim"].update(steps=60, save_steps=30, logging_steps=10)
+    track["teacher"]["pretrain"]["optim"].update(steps=TEACHER_STEPS, save_steps=TEACHER_STEPS, warmup_steps=3,
+                                                    logging_steps=10)
     for student in track["students"].values():
         student["optim"].update(steps=DISTILL_STEPS, save_steps=SAVE_STEPS, logging_steps=50)
     track["scratch"]["optim"].update(steps=30, save_steps=10)
@@ -64,7 +70,7 @@ def cluster():
     if reason:
         pytest.skip(f"no local SLURM: {reason}")
     try:
-        with LocalSlurm() as c:
+        with LocalSlurm(nodes=2) as c:
             yield c
     except SlurmUnavailable as exc:
         pytest.skip(f"no local SLURM: {exc}")
@@ -220,6 +226,117 @@ def test_gpu_training_job_is_one_task_with_its_gpus_and_retries_with_more_time(c
     # min(MINILM_SLURM_MAX_RUNTIME, 1440 * attempt) minutes
     assert runtimes == ["1440", "2000", "2000"], runtimes
     assert "Invalid generic resource" in out and res.returncode != 0, out[-2000:]
+
+
+def docs_multinode_resources() -> dict:
+    """The ``set-resources`` example of docs/cluster.md's multi-node section, as YAML."""
+    text = (REPO / "docs" / "cluster.md").read_text()
+    section = text[text.index("## Several nodes per training job"):]
+    block = section[section.index("```yaml") + len("```yaml"):]
+    return yaml.safe_load(block[:block.index("```")])["set-resources"]
+
+
+@pytest.mark.slurm
+def test_documented_multinode_resources_give_one_task_per_node(cluster, tmp_path):
+    """docs/cluster.md's 2-node ``distill`` resources, as sbatch receives them (no GPUs here:
+    SLURM rejects the job at submission)."""
+    (tmp_path / "Snakefile").write_text(
+        'rule distill:\n    output: "ta.json"\n    threads: 8\n    resources: gpu=0\n'
+        '    shell: "minilm-repro launch --nproc {resources.gpu} -- distill > {output}"\n')
+    resources = [f"distill:{k}={v}" for k, v in docs_multinode_resources()["distill"].items()]
+    res = subprocess.run(["snakemake", "--profile", str(PROFILE), "--slurm-status-command", "squeue", "--retries", "0",
+                          "--slurm-init-seconds-before-status-checks", "2", "--set-resources", *resources, "--verbose"],
+                         cwd=tmp_path, env=cluster.env(), capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    calls = [line.split("sbatch call:", 1)[1].strip() for line in out.splitlines() if "sbatch call: sbatch" in line]
+    assert len(calls) == 1, out[-3000:]
+    args = calls[0].split(" --wrap=")[0].split()
+    assert {"--nodes=2", "--ntasks=2", "--gpus=16", "--cpus-per-gpu=8", "--exclusive"} <= set(args), args
+    assert args[args.index("--mem") + 1] == "256000" and args[args.index("-t") + 1] == "1440", args
+    assert not [a for a in args if a.startswith("--ntasks-per")], args
+    assert "Invalid generic resource" in out and res.returncode != 0, out[-2000:]
+
+
+def tiny_distill_args(root: Path, wordpiece_dir: Path, toy_corpus: Path, steps: int) -> list[str]:
+    """A distillation stage of ``steps`` steps from a 2-layer teacher built here (global batch 8)."""
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
+
+    tok = AutoTokenizer.from_pretrained(wordpiece_dir)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64, pad_token_id=tok.pad_token_id)
+    BertForMaskedLM(cfg).save_pretrained(root / "teacher")
+    tok.save_pretrained(root / "teacher")
+    prepare_corpus([toy_corpus], tok, CorpusConfig(max_seq_len=32), root / "corpus")
+    optim = {"steps": steps, "batch_size": 8, "lr": 5e-4, "warmup_steps": 1, "save_steps": 1000, "logging_steps": 1}
+    return ["distill", "--teacher", str(root / "teacher"), "--corpus", str(root / "corpus"), "--out", str(root / "student"),
+            "--workdir", str(root / "work"), "--metrics", str(root / "student.metrics.json"), "--name", "student",
+            "--config", json.dumps({"shape": {"layers": 1, "hidden": 16}, "optim": optim}),
+            "--profile", "slurmtest", "--threads", "1"]
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_launch_on_two_nodes_runs_one_torchrun_per_node(cluster, tmp_path, wordpiece_dir, toy_corpus):
+    """``launch --nodes 2`` in a 2-node job: srun starts a torchrun on each node, they meet at the
+    c10d rendezvous on the first node and train as one world of 2 ranks (gloo on CPU)."""
+    from minilm_repro.tracking import init_experiment
+
+    init_experiment("slurmtest")  # `track init`: the store and experiment exist before any rank opens a run
+    stage = tiny_distill_args(tmp_path, wordpiece_dir, toy_corpus, steps=4)
+    wrap = " ".join(["minilm-repro", "launch", "--nproc", "2", "--nodes", "2", "--", *map(shlex.quote, stage)])
+    out = tmp_path / "job.out"
+    res = subprocess.run(["sbatch", "--parsable", "--nodes=2", "--ntasks=2", "-o", str(out), "-D", str(tmp_path),
+                          "--wrap", wrap], env=cluster.env(OMP_NUM_THREADS="1", LOGLEVEL="INFO"),  # torchrun's own log
+                         capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode == 0, res.stderr
+    job_id = res.stdout.strip()
+
+    def finished():
+        state = {j["id"]: j["state"] for j in cluster.jobs()}.get(job_id)
+        return state if state not in (None, "PENDING", "CONFIGURING", "RUNNING", "COMPLETING") else None
+
+    deadline = time.time() + 240
+    while not (state := finished()) and time.time() < deadline:
+        time.sleep(0.5)
+    log = out.read_text() if out.exists() else "(no job output)"
+    assert state == "COMPLETED", f"job {job_id}: {state}\n{log[-4000:]}"
+    # torchrun's rendezvous result, once per node: node ranks 0 and 1, one worker each, a world of 2
+    assert sorted(re.findall(r"group_rank=(\d+)", log)) == ["0", "1"], log[-4000:]
+    assert sorted(re.findall(r"global_ranks=\[(\d+)\]", log)) == ["0", "1"], log[-4000:]
+    assert log.count("global_world_sizes=[2]") == 2, log[-4000:]
+    # the Trainer logs on each node's first rank a loss averaged over the world: equal on both
+    # nodes only if their ranks formed one process group (alone, each would log its own data's)
+    losses = re.findall(r"\{'loss': '([^']+)'", log)
+    assert len(losses) == 8 and all(losses.count(v) % 2 == 0 for v in losses), losses
+    # each node's slurmd launched a task of the job's first step (the srun)
+    for node in cluster.nodes:
+        assert f"StepId={job_id}.0" in cluster.slurmd_log(node), node
+    metrics = json.loads((tmp_path / "student.metrics.json").read_text())
+    assert metrics["steps"] == 4, metrics
+
+
+def test_multinode_launch_command():
+    alloc = Allocation("4242", ("gpu01", "gpu02"), "10.0.0.1")
+    cmd = multinode_command(16, alloc, ["distill", "--x", "1"], 24242)
+    srun, torchrun = cmd[:cmd.index("--kill-on-bad-exit=1") + 1], cmd[cmd.index("--kill-on-bad-exit=1") + 1:]
+    assert srun == ["srun", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1", "--kill-on-bad-exit=1"]
+    assert {"--nnodes=2", "--nproc_per_node=8", "--rdzv_backend=c10d", "--rdzv_endpoint=10.0.0.1:24242",
+            "--rdzv_id=4242"} <= set(torchrun), torchrun
+    assert torchrun[-5:] == ["-m", "minilm_repro", "distill", "--x", "1"]
+    assert "--standalone" not in cmd
+    with pytest.raises(LaunchError, match="not a multiple"):
+        multinode_command(12, Allocation("1", ("a", "b", "c", "d", "e"), "a"), ["distill"], 20001)
+
+
+@pytest.mark.parametrize("env,match", [({}, "inside a SLURM job of 2 nodes"),
+                                       ({"SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0"}, "mpi='srun'")])
+def test_multinode_launch_refuses_where_it_cannot_work(env, match):
+    with pytest.raises(LaunchError, match=match):
+        command(4, 2, ["distill"], env)
+    assert "--standalone" in command(4, 1, ["distill"], env)  # one node never asks SLURM
 
 
 def parse_profile(monkeypatch, **env: str) -> dict:
