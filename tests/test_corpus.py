@@ -7,7 +7,8 @@ import pytest
 
 from conftest import write_toy_corpus
 from minilm_repro.config import ConfigError
-from minilm_repro.data.corpus import CorpusConfig, _pack_batch, corpus_stats, prepare_corpus, sampling_counts
+from minilm_repro.data.corpus import CorpusConfig, corpus_stats, load_corpus, prepare_corpus, sampling_counts
+from minilm_repro.data.packing import assemble_blocks, block_spans, load_backend, pack_documents
 from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
 
 
@@ -44,10 +45,48 @@ def test_tokenizer_rejects_missing_corpus(tmp_path):
 
 
 def test_packing_never_crosses_documents():
-    batch = {"sentence_ids": [[[5, 6], [7, 8, 9], [10]], [[20, 21, 22, 23, 24, 25, 26]]], "lang": ["a", "b"]}
-    out = _pack_batch(batch, cls_id=1, sep_id=2, budget=4)
-    assert out["input_ids"] == [[1, 5, 6, 2], [1, 7, 8, 9, 10, 2], [1, 20, 21, 22, 23, 2], [1, 24, 25, 26, 2]]
-    assert out["lang"] == ["a", "a", "b", "b"]
+    # two documents: sentences [5 6] [7 8 9] [10] and one 7-token sentence, laid out flat
+    flat = np.array([5, 6, 7, 8, 9, 10, 20, 21, 22, 23, 24, 25, 26], np.int32)
+    starts, ends = block_spans([[2, 3, 1], [7]], budget=4)
+    assert list(zip(starts, ends)) == [(0, 2), (2, 6), (6, 10), (10, 13)]
+    blocks = assemble_blocks(flat, starts, ends, cls_id=1, sep_id=2).to_pylist()
+    assert blocks == [[1, 5, 6, 2], [1, 7, 8, 9, 10, 2], [1, 20, 21, 22, 23, 2], [1, 24, 25, 26, 2]]
+    # a long sentence after a started block closes it; its remainder takes the next sentence
+    assert list(zip(*block_spans([[1, 9, 2]], budget=4))) == [(0, 1), (1, 5), (5, 9), (9, 12)]
+    assert block_spans([[0], []], budget=4)[0].size == 0
+
+
+def naive_blocks(tok, documents, budget):
+    """The reference: one tokenizer call per sentence, greedy packing with Python lists."""
+    out = []
+    for doc in documents:
+        cur = []
+        for sentence in doc:
+            ids = tok(sentence, add_special_tokens=False)["input_ids"]
+            if cur and len(cur) + len(ids) > budget:
+                out.append(cur)
+                cur = []
+            while len(cur) + len(ids) > budget:
+                out.append(ids[:budget])
+                ids = ids[budget:]
+            cur = cur + ids
+        if cur:
+            out.append(cur)
+    return [[tok.cls_token_id] + b + [tok.sep_token_id] for b in out]
+
+
+@pytest.mark.parametrize("kind", ["wordpiece", "sentencepiece"])
+def test_batched_packing_matches_per_sentence_tokenizer(tmp_path, toy_corpus, kind):
+    from transformers import AutoTokenizer
+
+    from minilm_repro.data.corpus import read_documents
+
+    train_tokenizer([str(toy_corpus)], TokenizerConfig(kind=kind, vocab_size=90), tmp_path / "tok")
+    tok = AutoTokenizer.from_pretrained(tmp_path / "tok")
+    docs = list(read_documents(toy_corpus))[:30] + [["émile vit à zürich , n'est-ce pas ?", "x" * 40]]
+    packed = pack_documents(load_backend(tok.backend_tokenizer.to_str()), docs, tok.cls_token_id, tok.sep_token_id, 14)
+    assert packed.type.value_type == "int32"
+    assert packed.to_pylist() == naive_blocks(tok, docs, 14)
 
 
 def test_alpha_sampling_flattens_language_shares():
@@ -64,10 +103,10 @@ def test_prepare_corpus_blocks_and_determinism(tmp_path, wordpiece_dir, toy_corp
     cfg = CorpusConfig(max_seq_len=32, seed=3)
     stats = prepare_corpus([toy_corpus], tok, cfg, tmp_path / "a")
     prepare_corpus([toy_corpus], tok, cfg, tmp_path / "b")
-    import datasets
-
-    a, b = datasets.load_from_disk(str(tmp_path / "a")), datasets.load_from_disk(str(tmp_path / "b"))
+    a, b = load_corpus(tmp_path / "a"), load_corpus(tmp_path / "b")
     assert a["input_ids"] == b["input_ids"]
+    assert a.features["input_ids"].feature.dtype == "int32" and set(a["lang"]) == {"l0"}
+    assert not (tmp_path / ".a.work").exists() and not (tmp_path / ".a.tmp").exists()
     lengths = [len(x) for x in a["input_ids"]]
     assert max(lengths) <= 32 and all(x[0] == tok.cls_token_id and x[-1] == tok.sep_token_id for x in a["input_ids"])
     n_sentences = sum(1 for line in toy_corpus.read_text().splitlines() if line.strip())
@@ -98,7 +137,36 @@ def test_prepare_corpus_errors(tmp_path, wordpiece_dir):
         prepare_corpus([tmp_path / "missing.txt"], tok, CorpusConfig(max_seq_len=32), tmp_path / "o")
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n")
-    with pytest.raises(ValueError, match="holds no text"):
+    with pytest.raises(ValueError, match=r"corpus file .*empty\.txt holds no text"):
         prepare_corpus([empty], tok, CorpusConfig(max_seq_len=32), tmp_path / "o2")
+    latin1 = tmp_path / "de.txt"
+    latin1.write_bytes("gut .\n\nschön .\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"de\.txt, line 3: not UTF-8 text"):
+        prepare_corpus([latin1], tok, CorpusConfig(max_seq_len=32), tmp_path / "o3")
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"taken exists and is not a prepared corpus"):
+        prepare_corpus([write_toy_corpus(tmp_path / "l0.txt", docs=3)], tok,
+                       CorpusConfig(max_seq_len=32), tmp_path / "taken")
+    with pytest.raises(FileNotFoundError, match=r"is not a prepared corpus \(run `minilm-repro prepare-corpus`"):
+        load_corpus(tmp_path / "taken")
     with pytest.raises(ConfigError, match="alpha"):
         CorpusConfig(alpha=2.0)
+    with pytest.raises(ConfigError, match="num_proc"):
+        CorpusConfig(num_proc=0)
+
+
+def test_corpus_stats_cli(tmp_path, wordpiece_dir, capsys):
+    from minilm_repro.cli import main
+
+    big = write_toy_corpus(tmp_path / "x" / "en.txt", docs=40, seed=1)
+    small = write_toy_corpus(tmp_path / "x" / "de.txt", docs=10, seed=2)
+    cfg = json.dumps({"max_seq_len": 32, "alpha": 0.5, "num_shards": 2})
+    assert main(["prepare-corpus", "--text", str(big), str(small), "--tokenizer", str(wordpiece_dir),
+                 "--out", str(tmp_path / "c"), "--config", cfg]) == 0
+    capsys.readouterr()
+    assert main(["corpus", "stats", str(tmp_path / "c")]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert set(shown["token_share"]) == {"en", "de"} and np.isclose(sum(shown["token_share"].values()), 1.0)
+    assert shown["blocks"] == sum(shown["blocks_by_lang"].values()) == len(load_corpus(tmp_path / "c"))
+    assert shown["tokens"] == sum(len(x) for x in load_corpus(tmp_path / "c")["input_ids"])

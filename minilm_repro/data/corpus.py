@@ -1,30 +1,63 @@
 """Corpus preparation: text files -> tokenised blocks of at most ``max_seq_len`` tokens.
 
-Input: plain-text files, one sentence per line, a blank line between documents (the BERT
+Input: plain-text UTF-8 files, one sentence per line, a blank line between documents (the BERT
 pretraining convention); the file stem is the language code (``l0.txt``, ``en.txt``).
-Output: a ``datasets`` directory (``save_to_disk``, sharded) with columns ``input_ids``
-(list[int32], ``[CLS] s1 s2 ... [SEP]``, never spanning two documents) and ``lang``, plus
-``stats.json``. Documents stream through Arrow files on disk (``Dataset.from_generator``), so
-a corpus larger than RAM works; tokenisation is the fast tokenizer, batched and multi-process.
-Multilingual corpora are re-sampled with exponent ``alpha`` over language sizes, as XLM-R:
-q_i = p_i^alpha / sum_j p_j^alpha.
+
+Output directory (``load_corpus`` opens it as one memory-mapped ``datasets.Dataset``)::
+
+    data-00000-of-0000N.arrow   Arrow IPC streams, columns input_ids (list<int32>,
+                                [CLS] s1 s2 ... [SEP], never spanning two documents) and lang
+    stats.json                  blocks, tokens, per-language token shares, sizes before sampling
+
+Three steps, each streaming, so memory stays flat as the corpus grows (benchmarks/bench_corpus.py):
+
+1. *Tokenise*: each file streams through in parts of ``batch_size`` documents; the fast tokenizer
+   encodes a part in one batch, in ``num_proc`` worker processes, and the part's packed blocks go
+   to their own Arrow file in the work directory (:mod:`minilm_repro.data.packing`).
+2. *Sample* (multilingual): blocks per language follow q_i = p_i^alpha / sum_j p_j^alpha over the
+   languages' block shares p_i, total unchanged (XLM-R); a language drawn more often than it has
+   blocks repeats them, one fresh permutation per pass.
+3. *Write*: the selected blocks stream from the parts into ``num_shards`` shards, languages
+   interleaved in a seeded random order (training samples blocks at random anyway).
+
+Deterministic: the output bytes depend on the texts, the tokenizer, the config and the seed, not
+on ``num_proc``. Resumable: the work directory (default ``.<out name>.work`` beside the output)
+keeps finished parts under a key of the text's sha256, the tokenizer and the packing settings;
+a rerun after a kill tokenises only the missing parts. A part file and the output directory
+appear only complete (written aside, then renamed); the work directory goes after success.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import itertools
 import json
+import multiprocessing
+import os
+import shutil
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from minilm_repro.config import ConfigError
+from minilm_repro.data import packing
+
+# bump when the part files' content or layout changes: old work directories are then rebuilt
+PART_FORMAT = 1
+CHUNK_ROWS = 1024  # blocks per write when assembling the output (bigger chunks grow the allocator)
 
 
 @dataclasses.dataclass
 class CorpusConfig:
+    """``max_seq_len``: tokens per block including [CLS]/[SEP]; ``alpha``: sampling exponent (None:
+    natural proportions); ``batch_size``: documents per part (one tokeniser batch, the unit of
+    resumption); ``num_proc``: tokenising processes; ``num_shards``: output files."""
+
     max_seq_len: int = 512
-    alpha: float | None = None  # None: keep natural language proportions
+    alpha: float | None = None
     seed: int = 0
     num_proc: int = 1
     batch_size: int = 1000
@@ -35,56 +68,128 @@ class CorpusConfig:
             raise ConfigError(f"corpus.max_seq_len must be >= 8, got {self.max_seq_len}")
         if self.alpha is not None and not 0 < self.alpha <= 1:
             raise ConfigError(f"corpus.alpha must be in (0, 1], got {self.alpha}")
+        for name in ("num_proc", "batch_size", "num_shards"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"corpus.{name} must be >= 1, got {getattr(self, name)}")
 
 
-def read_documents(path: str, lang: str):
-    """Yield ``{"sentences": [...], "lang": lang}`` per document of a text file (streaming)."""
+def corpus_features():
+    import datasets
+
+    return datasets.Features({"input_ids": datasets.List(datasets.Value("int32")), "lang": datasets.Value("string")})
+
+
+# --------------------------------------------------------------------------- reading text
+
+
+def read_documents(path: str | Path):
+    """Yield each document of a text file as its list of sentences (stripped, non-empty lines), streaming."""
     sentences: list[str] = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not UTF-8 text ({exc.reason}); re-encode the file as UTF-8") from None
             if line:
                 sentences.append(line)
             elif sentences:
-                yield {"sentences": sentences, "lang": lang}
+                yield sentences
                 sentences = []
     if sentences:
-        yield {"sentences": sentences, "lang": lang}
+        yield sentences
 
 
-def _tokenize_batch(batch, tokenizer):
-    flat = [s for doc in batch["sentences"] for s in doc]
-    ids = tokenizer(flat, add_special_tokens=False, return_attention_mask=False)["input_ids"]
-    out, i = [], 0
-    for doc in batch["sentences"]:
-        out.append(ids[i : i + len(doc)])
-        i += len(doc)
-    return {"sentence_ids": out}
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def _pack_batch(batch, cls_id: int, sep_id: int, budget: int):
-    """Greedy packing of whole sentences into blocks of <= budget tokens, per document."""
-    blocks, langs = [], []
-    for doc, lang in zip(batch["sentence_ids"], batch["lang"]):
-        cur: list[int] = []
-        for sent in doc:
-            while len(sent) > budget:  # a sentence longer than a block is split
-                if cur:
-                    blocks.append(cur)
-                    langs.append(lang)
-                    cur = []
-                blocks.append(sent[:budget])
-                langs.append(lang)
-                sent = sent[budget:]
-            if len(cur) + len(sent) > budget and cur:
-                blocks.append(cur)
-                langs.append(lang)
-                cur = []
-            cur = cur + sent
-        if cur:
-            blocks.append(cur)
-            langs.append(lang)
-    return {"input_ids": [[cls_id] + b + [sep_id] for b in blocks], "lang": langs}
+# --------------------------------------------------------------------------- step 1: tokenise into parts
+
+
+class _PartTokenizer:
+    """Tokenises parts in this process (``num_proc`` 1) or in worker processes, at most two per worker queued."""
+
+    def __init__(self, tokenizer_json: str, cls_id: int, sep_id: int, budget: int, num_proc: int):
+        self.args = (tokenizer_json, cls_id, sep_id, budget)
+        self.num_proc = num_proc
+        self.pending: set = set()
+        self.pool = None
+        self.backend = None
+
+    def __enter__(self):
+        if self.num_proc > 1:
+            self.pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
+                                            initializer=packing.init_worker, initargs=self.args)
+        else:
+            self.backend = packing.load_backend(self.args[0])
+        return self
+
+    def add(self, path: Path, documents: list[list[str]]) -> None:
+        if self.pool is None:
+            _, cls_id, sep_id, budget = self.args
+            packing.write_part(path, packing.pack_documents(self.backend, documents, cls_id, sep_id, budget))
+            return
+        if len(self.pending) >= 2 * self.num_proc:
+            done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                future.result()
+        self.pending.add(self.pool.submit(packing.tokenize_part, path, documents))
+
+    def finish(self) -> None:
+        for future in self.pending:
+            future.result()
+        self.pending = set()
+
+    def __exit__(self, *exc):
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def _tokenize_language(path: Path, lang_dir: Path, key: dict, batch_size: int, parts: _PartTokenizer) -> None:
+    """Queue the parts of ``path`` that ``lang_dir`` lacks; a directory made under another key starts over."""
+    key_file = lang_dir / "key.json"
+    if key_file.is_file() and json.loads(key_file.read_text()) != key:
+        shutil.rmtree(lang_dir)
+    lang_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(key_file, key)
+    if (lang_dir / "done.json").is_file():
+        return
+    for stale in lang_dir.glob("*.tmp"):  # a part being written when the last run died
+        stale.unlink()
+    count = 0
+    docs = read_documents(path)
+    for i, documents in enumerate(iter(lambda: list(itertools.islice(docs, batch_size)), [])):
+        count += 1
+        part = lang_dir / f"part-{i:06d}.arrow"
+        if not part.is_file():
+            parts.add(part, documents)
+    if count == 0:
+        raise ValueError(f"corpus file {path} holds no text (only blank lines); remove it or fill it")
+    key_file.with_name("parts.json").write_text(json.dumps({"parts": count}))
+
+
+def _finish_language(lang_dir: Path) -> list[Path]:
+    count = json.loads((lang_dir / "parts.json").read_text())["parts"]
+    files = [lang_dir / f"part-{i:06d}.arrow" for i in range(count)]
+    missing = [f.name for f in files if not f.is_file()]
+    if missing:
+        raise RuntimeError(f"{lang_dir}: parts {missing[:5]} were not written; rerun to resume")
+    _write_json(lang_dir / "done.json", {"parts": count})
+    return files
+
+
+# --------------------------------------------------------------------------- step 2: sample
 
 
 def sampling_counts(sizes: dict[str, int], alpha: float | None) -> dict[str, int]:
@@ -97,32 +202,92 @@ def sampling_counts(sizes: dict[str, int], alpha: float | None) -> dict[str, int
     return {k: int(round(qi * total)) for k, qi in zip(sizes, q)}
 
 
-def _tokenize_file(path: Path, tokenizer, cfg: CorpusConfig, cache_dir: Path):
-    import datasets
-
-    lang = path.stem
-    with open(path, encoding="utf-8") as fh:
-        if not any(line.strip() for line in fh):
-            raise ValueError(f"corpus file {path} holds no text")
-    docs = datasets.Dataset.from_generator(
-        read_documents, gen_kwargs={"path": str(path), "lang": lang}, cache_dir=str(cache_dir)
-    )
-    num_proc = cfg.num_proc if cfg.num_proc > 1 else None
-    tok = docs.map(
-        _tokenize_batch, batched=True, batch_size=cfg.batch_size, num_proc=num_proc,
-        fn_kwargs={"tokenizer": tokenizer}, remove_columns=["sentences"], desc=f"tokenise {lang}",
-    )
-    return tok.map(
-        _pack_batch, batched=True, batch_size=cfg.batch_size, num_proc=num_proc,
-        fn_kwargs={"cls_id": tokenizer.cls_token_id, "sep_id": tokenizer.sep_token_id, "budget": cfg.max_seq_len - 2},
-        remove_columns=["sentence_ids"], desc=f"pack {lang}",
-    )
+def select_blocks(sizes: dict[str, int], want: dict[str, int], rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Sorted block indices to keep per language (with repeats when ``want`` exceeds the size)."""
+    out = {}
+    for lang, n in sizes.items():
+        k = want[lang]
+        passes = [rng.permutation(n) for _ in range(-(-k // n))] if n and k else []
+        out[lang] = np.sort(np.concatenate(passes)[:k]) if passes else np.empty(0, np.int64)
+    return out
 
 
-def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, out_dir: str | Path) -> dict:
-    """Tokenise, pack and (multilingual) re-sample ``text_files``; save to ``out_dir``; return stats."""
-    import datasets
+# --------------------------------------------------------------------------- step 3: write
 
+
+class _SelectedBlocks:
+    """One language's selected blocks in index order, read part by part (a part at a time in memory)."""
+
+    def __init__(self, part_files: list[Path], indices: np.ndarray):
+        self._tables = self._read(part_files, indices)
+        self._buffer: list[pa.Table] = []
+        self._rows = 0
+
+    @staticmethod
+    def _read(part_files, indices):
+        offset = 0
+        for path in part_files:
+            table = packing.read_part(path)
+            lo, hi = np.searchsorted(indices, [offset, offset + table.num_rows])
+            if hi > lo:
+                yield table.take(pa.array(indices[lo:hi] - offset))
+            offset += table.num_rows
+
+    def take(self, n: int) -> pa.Table:
+        while self._rows < n:
+            table = next(self._tables)
+            self._buffer.append(table)
+            self._rows += table.num_rows
+        table = pa.concat_tables(self._buffer) if self._buffer else packing.BLOCKS.empty_table()
+        self._buffer = [table.slice(n)]
+        self._rows -= n
+        return table.slice(0, n)
+
+
+def _write_shards(out: Path, part_files: dict[str, list[Path]], selected: dict[str, np.ndarray],
+                  rng: np.random.Generator, num_shards: int) -> None:
+    langs = list(selected)
+    labels = rng.permutation(np.repeat(np.arange(len(langs), dtype=np.int32), [len(selected[l]) for l in langs]))
+    total = len(labels)
+    num_shards = max(1, min(num_shards, total))
+    bounds = np.cumsum([0] + [len(a) for a in np.array_split(np.arange(total), num_shards)])
+    schema = corpus_features().arrow_schema
+    names = pa.array(langs, pa.string())
+    streams = [_SelectedBlocks(part_files[l], selected[l]) for l in langs]
+    out.mkdir(parents=True)
+    for shard in range(num_shards):
+        path = out / f"data-{shard:05d}-of-{num_shards:05d}.arrow"
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            for start in range(bounds[shard], bounds[shard + 1], CHUNK_ROWS):
+                chunk = labels[start:min(start + CHUNK_ROWS, bounds[shard + 1])]
+                grouped = pa.concat_tables([s.take(int(n)) for s, n in zip(streams, np.bincount(chunk, minlength=len(langs)))])
+                # grouped holds the chunk's rows language by language; put them in the chunk's order
+                order = np.argsort(chunk, kind="stable")
+                inverse = np.empty_like(order)
+                inverse[order] = np.arange(len(order))
+                ids = grouped.column("input_ids").take(pa.array(inverse))
+                writer.write_table(pa.Table.from_arrays([ids, names.take(pa.array(chunk))], schema=schema))
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _tokenizer_json(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise ConfigError(f"corpus preparation needs a fast tokenizer (tokenizers backend); got {type(tokenizer).__name__}")
+    if tokenizer.cls_token_id is None or tokenizer.sep_token_id is None:
+        raise ConfigError(f"tokenizer {type(tokenizer).__name__} has no CLS/SEP tokens to frame blocks with")
+    return backend.to_str()
+
+
+def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, out_dir: str | Path,
+                   work_dir: str | Path | None = None, keep_work: bool = False) -> dict:
+    """Tokenise, pack and (multilingual) re-sample ``text_files`` into ``out_dir``; return its stats.
+
+    ``work_dir`` holds the tokenised parts (default ``.<out name>.work`` beside ``out_dir``); it is
+    reused by a rerun after a kill and removed after success unless ``keep_work``.
+    """
     files = [Path(f) for f in text_files]
     if not files:
         raise ConfigError("prepare_corpus: no text files given")
@@ -133,51 +298,77 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     if len(set(langs)) != len(langs):
         raise ConfigError(f"corpus files must have distinct stems (language codes), got {langs}")
     out_dir = Path(out_dir)
-    cache_dir = out_dir.parent / f".{out_dir.name}.cache"
-    per_lang = {f.stem: _tokenize_file(f, tokenizer, cfg, cache_dir) for f in files}
-    sizes = {k: len(v) for k, v in per_lang.items()}
-    want = sampling_counts(sizes, cfg.alpha)
+    if out_dir.exists() and not (out_dir / "stats.json").is_file() and any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir} exists and is not a prepared corpus; remove it or choose another output")
+    work = Path(work_dir) if work_dir is not None else out_dir.parent / f".{out_dir.name}.work"
+    tok_json = _tokenizer_json(tokenizer)
+    packing_key = {"format": PART_FORMAT, "max_seq_len": cfg.max_seq_len, "batch_size": cfg.batch_size,
+                   "tokenizer_sha256": hashlib.sha256(tok_json.encode()).hexdigest(),
+                   "cls_id": tokenizer.cls_token_id, "sep_id": tokenizer.sep_token_id}
+    with _PartTokenizer(tok_json, tokenizer.cls_token_id, tokenizer.sep_token_id, cfg.max_seq_len - 2,
+                        cfg.num_proc) as parts:
+        for f in files:
+            key = {**packing_key, "text_sha256": _file_sha256(f)}
+            _tokenize_language(f, work / f.stem, key, cfg.batch_size, parts)
+        parts.finish()
+    part_files = {f.stem: _finish_language(work / f.stem) for f in files}
+    sizes = {lang: sum(packing.part_rows(p) for p in paths) for lang, paths in part_files.items()}
     rng = np.random.default_rng(cfg.seed)
-    parts = []
-    for lang, ds in per_lang.items():
-        n, k = len(ds), want[lang]
-        idx = np.concatenate([rng.permutation(n) for _ in range(-(-k // n))])[:k] if n else np.array([], int)
-        parts.append(ds.select(np.sort(idx)))
-    corpus = datasets.concatenate_datasets(parts).shuffle(seed=cfg.seed).flatten_indices()
-    corpus = corpus.cast_column("input_ids", datasets.List(datasets.Value("int32")))
-    corpus.save_to_disk(str(out_dir), num_shards=min(cfg.num_shards, max(1, len(corpus))))
-    stats = corpus_stats(out_dir)
-    stats["blocks_before_sampling"] = sizes
-    stats["max_seq_len"] = cfg.max_seq_len
-    stats["alpha"] = cfg.alpha
-    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2, sort_keys=True) + "\n")
-    import shutil
-
-    shutil.rmtree(cache_dir, ignore_errors=True)
+    selected = select_blocks(sizes, sampling_counts(sizes, cfg.alpha), rng)
+    tmp_out = out_dir.parent / f".{out_dir.name}.tmp"
+    shutil.rmtree(tmp_out, ignore_errors=True)
+    _write_shards(tmp_out, part_files, selected, rng, cfg.num_shards)
+    stats = corpus_stats(tmp_out, check_complete=False)
+    stats.update(blocks_before_sampling=sizes, max_seq_len=cfg.max_seq_len, alpha=cfg.alpha, seed=cfg.seed)
+    _write_json(tmp_out / "stats.json", stats)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp_out, out_dir)
+    if not keep_work:
+        shutil.rmtree(work, ignore_errors=True)
     return stats
 
 
+def _shard_files(path: Path, check_complete: bool = True) -> list[Path]:
+    if check_complete and not (path / "stats.json").is_file():
+        raise FileNotFoundError(f"{path} is not a prepared corpus (run `minilm-repro prepare-corpus` first)")
+    shards = sorted(path.glob("data-*-of-*.arrow"))
+    if not shards:
+        raise FileNotFoundError(f"{path} holds no data-*.arrow shards; rerun `minilm-repro prepare-corpus`")
+    return shards
+
+
 def load_corpus(path: str | Path):
+    """The prepared corpus as one ``datasets.Dataset`` (memory-mapped shards): columns input_ids, lang."""
     import datasets
 
-    path = Path(path)
-    if not (path / "dataset_info.json").is_file():
-        raise FileNotFoundError(f"{path} is not a prepared corpus (run `minilm-repro prepare-corpus` first)")
-    return datasets.load_from_disk(str(path))
+    shards = _shard_files(Path(path))
+    return datasets.concatenate_datasets([datasets.Dataset.from_file(str(s)) for s in shards])
 
 
-def corpus_stats(path: str | Path) -> dict:
-    """Blocks, tokens and per-language token shares of a prepared corpus."""
+def corpus_stats(path: str | Path, check_complete: bool = True) -> dict:
+    """Blocks, tokens (incl. [CLS]/[SEP]) and per-language token shares of a prepared corpus.
+
+    Reads only the list offsets and the language column (memory-mapped), not the token ids.
+    """
     import pyarrow.compute as pc
 
-    table = load_corpus(path).data  # Arrow, memory-mapped: no Python lists
-    lengths = pc.list_value_length(table.column("input_ids")).to_numpy(zero_copy_only=False).astype(np.int64)
-    langs = table.column("lang").to_numpy(zero_copy_only=False)
-    tokens = int(lengths.sum())
-    by_lang = {str(l): int(lengths[langs == l].sum()) for l in np.unique(langs)}
+    blocks: dict[str, int] = {}
+    tokens: dict[str, int] = {}
+    for shard in _shard_files(Path(path), check_complete):
+        with pa.memory_map(str(shard)) as source:
+            for batch in pa.ipc.open_stream(source):
+                lengths = pc.list_value_length(batch.column("input_ids"))
+                counts = pa.table({"lang": batch.column("lang"), "n": lengths}).group_by("lang").aggregate(
+                    [("n", "sum"), ("n", "count")])
+                for lang, n_tokens, n_blocks in zip(*(counts.column(c).to_pylist() for c in ("lang", "n_sum", "n_count"))):
+                    tokens[lang] = tokens.get(lang, 0) + n_tokens
+                    blocks[lang] = blocks.get(lang, 0) + n_blocks
+    total_blocks, total_tokens = sum(blocks.values()), sum(tokens.values())
     return {
-        "blocks": int(len(lengths)), "tokens": tokens,
-        "mean_block_tokens": float(lengths.mean()) if len(lengths) else 0.0,
-        "token_share": {l: n / tokens for l, n in by_lang.items()} if tokens else {},
-        "tokens_by_lang": by_lang,
+        "blocks": total_blocks, "tokens": total_tokens,
+        "mean_block_tokens": total_tokens / total_blocks if total_blocks else 0.0,
+        "token_share": {l: tokens[l] / total_tokens for l in sorted(tokens)} if total_tokens else {},
+        "tokens_by_lang": {l: tokens[l] for l in sorted(tokens)},
+        "blocks_by_lang": {l: blocks[l] for l in sorted(blocks)},
     }
