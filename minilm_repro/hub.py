@@ -90,6 +90,17 @@ def export_tokenizer(model_dir: str, out_dir: str) -> None:
     load_tokenizer(model_dir).save_pretrained(out_dir)
 
 
+def _logged(stage: str, args, run_name: str, result_of) -> dict:
+    """The job's record: with --profile, one MLflow run holding the whole result (tables from MLflow
+    alone need every model's size); without (an ad-hoc call), just the result and the --tags."""
+    if args.profile is None:
+        return {**result_of(), "tags": json.loads(args.tags)}
+    from minilm_repro.stage import open_run
+
+    with open_run(args, stage, {}, run_name) as job:
+        return job.log_result(result_of())
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fetch-model", help="download a hub checkpoint into a local model directory")
     p.add_argument("--hub-id", required=True)
@@ -97,8 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--metrics", required=True)
     p.add_argument("--tags", default="{}")
-    p.set_defaults(func=lambda a: write_json(a.metrics, {**fetch_model(a.hub_id, a.revision, a.out),
-                                                         "tags": json.loads(a.tags)}))
+    p.add_argument("--profile", default=None, help="log an MLflow run in this profile's experiment")
+    p.set_defaults(func=lambda a: write_json(a.metrics, _logged(
+        "fetch", a, a.hub_id, lambda: fetch_model(a.hub_id, a.revision, a.out))))
 
     p = sub.add_parser("fetch-corpus", help="download one language of a hub text dataset as a text file")
     p.add_argument("--lang", required=True)
@@ -110,7 +122,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--tags", default="{}")
-    p.set_defaults(func=lambda a: write_json(a.out, {**describe_model(a.model), "tags": json.loads(a.tags)}))
+    p.add_argument("--profile", default=None, help="log an MLflow run in this profile's experiment")
+    p.set_defaults(func=lambda a: write_json(a.out, _logged("describe", a, a.model, lambda: describe_model(a.model))))
 
     p = sub.add_parser("export-tokenizer", help="save a model directory's tokenizer on its own")
     p.add_argument("--model", required=True)

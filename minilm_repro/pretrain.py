@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -86,8 +85,9 @@ def _run(args) -> int:
     with open_run(args, "pretrain", dataclasses.asdict(cfg), args.name) as job:
         metrics = pretrain(cfg, args.tokenizer, args.corpus, args.out, args.workdir, args.like, job, args.name)
         job.log_metrics({f"final/{k}": v for k, v in metrics.items()})
+        record = job.log_result(metrics)  # the whole result in MLflow; the same record in the metrics file
     if is_main_process():
-        write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
+        write_json(args.metrics, record)
     return 0
 
 

@@ -92,10 +92,11 @@ def test_mlflow_has_one_run_per_job(smoke_run):
     work, _ = smoke_run
     mlflow.set_tracking_uri(f"sqlite:///{work / 'results' / 'mlflow.db'}")
     runs = mlflow.search_runs(experiment_names=["minilm-repro/ci"])
-    # per track: teacher + 2 distillations + scratch + 4 models x 2 tasks
-    assert len(runs) == 2 * (1 + 2 + 1 + 8)
+    # per track: teacher + 2 distillations + scratch + 4 models x 2 tasks + 4 inference timings
+    assert len(runs) == 2 * (1 + 2 + 1 + 8 + 4)
     assert set(runs["status"]) == {"FINISHED"}
-    assert sorted(runs["tags.stage"].value_counts().items()) == [("distill", 4), ("finetune", 16), ("pretrain", 4)]
+    assert sorted(runs["tags.stage"].value_counts().items()) == [
+        ("distill", 4), ("finetune", 16), ("pretrain", 4), ("speed", 8)]
     for tag in ("model", "profile", "config_hash", "git_commit", "track"):
         assert runs[f"tags.{tag}"].notna().all(), tag
     ft = runs[runs["tags.stage"] == "finetune"]

@@ -64,3 +64,14 @@ def test_unknown_student_teacher_is_an_error(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     res = _snakemake("-s", str(REPO / "Snakefile"), "--configfile", str(path), "--directory", str(tmp_path))
     assert res.returncode != 0 and "'nobody': not a model of this track" in res.stdout + res.stderr
+
+
+def test_unknown_paper_reference_is_an_early_error(tmp_path):
+    cfg = yaml.safe_load((REPO / "workflow" / "config" / "paper-mono.yaml").read_text())
+    cfg["tracks"]["mono"]["reference"]["L4xH384"] = "paper-table3-sizes|MiniLM+TA|L5xH384"
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    res = _snakemake("-s", str(REPO / "Snakefile"), "--configfile", str(path), "--directory", str(tmp_path))
+    out = res.stdout + res.stderr
+    assert res.returncode != 0
+    assert "tracks.mono.reference.L4xH384" in out and "no reference figures" in out, out[-2000:]

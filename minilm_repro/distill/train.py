@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -168,8 +167,9 @@ def _run(args) -> int:
     with open_run(args, "distill", dataclasses.asdict(cfg), args.name) as job:
         metrics = distill(cfg, args.teacher, args.corpus, args.out, args.workdir, job, args.name, args.teacher_name)
         job.log_metrics({f"final/{k}": v for k, v in metrics.items() if not isinstance(v, bool)})
+        record = job.log_result(metrics)  # the whole result in MLflow; the same record in the metrics file
     if is_main_process():
-        write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
+        write_json(args.metrics, record)
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -225,8 +224,9 @@ def _run(args) -> int:
         for name, res in metrics["evals"].items():
             flat.update({f"{name}/{k}": v for k, v in res["scores"].items() if isinstance(v, (int, float))})
         job.log_metrics(flat)
+        record = job.log_result(metrics)  # the whole result in MLflow; the same record in the metrics file
     if is_main_process():
-        write_json(args.metrics, {**metrics, "tags": json.loads(args.tags)})
+        write_json(args.metrics, record)
     return 0
 
 

@@ -154,6 +154,22 @@ def alternatives(names):
 PRETRAIN_TRACKS = [t for t in TRACKS if "pretrain" in config["tracks"][t]["teacher"]]
 HUB_TRACKS = [t for t in TRACKS if "hub" in config["tracks"][t]["teacher"]]
 STUDENT_NAMES = sorted({s for t in TRACKS for s in students(t)})
+def check_references():
+    """Each ``tracks.<t>.reference`` names one of our models and one entry of the paper's figures."""
+    from minilm_repro.report.reference import resolve
+
+    for t in TRACKS:
+        for model, keys in config["tracks"][t].get("reference", {}).items():
+            if model not in model_names(t):
+                raise ValueError(f"tracks.{t}.reference.{model}: not a model of this track ({model_names(t)})")
+            for key in [keys] if isinstance(keys, str) else keys:
+                try:
+                    resolve(key)
+                except KeyError as exc:
+                    raise ValueError(f"tracks.{t}.reference.{model}: {exc.args[0]}") from None
+
+
+check_references()
 for _t in TRACKS:
     for _s, _spec in students(_t).items():
         if _s in ("teacher", "scratch"):

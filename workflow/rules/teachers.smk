@@ -43,6 +43,8 @@ def hub_teacher_revision(wildcards):
 
 rule fetch_teacher:
     localrule: True
+    input:
+        tracking=TRACKING,
     output:
         model=directory(f"{RESULTS}/{{track}}/models/teacher"),
         metrics=f"{RESULTS}/{{track}}/models/teacher.metrics.json",
@@ -56,7 +58,7 @@ rule fetch_teacher:
         f"{RESULTS}/logs/{{track}}/fetch_teacher.log",
     shell:
         "minilm-repro fetch-model --hub-id {params.hub_id} --revision {params.revision} --out {output.model}"
-        " --metrics {output.metrics} --tags {params.tags:q} > {log} 2>&1"
+        " --metrics {output.metrics} --tags {params.tags:q} --profile {PROFILE} > {log} 2>&1"
 
 
 def scratch_config(wildcards):
@@ -125,7 +127,8 @@ def external_dir(wildcards):
 
 rule describe_external:
     input:
-        external_dir,
+        model=external_dir,
+        tracking=TRACKING,
     output:
         f"{RESULTS}/{{track}}/models/{{model}}.metrics.json",
     wildcard_constraints:
@@ -135,4 +138,5 @@ rule describe_external:
     log:
         f"{RESULTS}/logs/{{track}}/describe_{{model}}.log",
     shell:
-        "minilm-repro describe-model --model {input} --out {output} --tags {params.tags:q} > {log} 2>&1"
+        "minilm-repro describe-model --model {input.model} --out {output} --tags {params.tags:q} --profile {PROFILE}"
+        " > {log} 2>&1"
