@@ -4,7 +4,7 @@
   working directory, i.e. the workflow root).
 * One experiment per profile, created once before jobs start (``minilm-repro track init``):
   concurrent ``set_experiment`` calls race on SQLite.
-* One run per job, tagged with stage, model, teacher, task, language, seed, grid point,
+* One run per job (an interrupted job's rerun continues its unfinished run), tagged with stage, model, teacher, task, language, seed, grid point,
   profile, config hash, git commit, host and device; params = the resolved stage config;
   metrics = training curves and final scores.
 * A job's result (the dict its metrics file holds) is logged whole by :meth:`JobRun.log_result`:
@@ -238,6 +238,21 @@ class _SilentRun(JobRun):
         return self.record(result)
 
 
+def _unfinished_run(experiment_id: str, run_name: str, tags: dict):
+    """The newest run of the same job (run name, job tags and config hash) that did not finish: a
+    killed job leaves its run RUNNING, a failed one FAILED. None when there is none."""
+    from mlflow.tracking import MlflowClient
+
+    def quoted(v: str) -> str:
+        return "'" + v.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    terms = [f"attributes.run_name = {quoted(run_name)}", "attributes.status != 'FINISHED'"]
+    terms += [f"tags.{k} = {quoted(tags[k])}" for k in (*JOB_KEYS, "config_hash") if k in tags]
+    runs = _retry(MlflowClient(tracking_uri()).search_runs, [experiment_id], filter_string=" and ".join(terms),
+                  order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
 @contextlib.contextmanager
 def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[JobRun]:
     """Open one MLflow run for one Snakemake job (the experiment must exist: see init_experiment)."""
@@ -256,7 +271,13 @@ def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[J
         exp_id = exp.experiment_id
     all_tags = {"git_commit": git_commit(), "host": socket.gethostname(), "device": device_name(), "profile": profile}
     all_tags.update({k: str(v) for k, v in tags.items() if v is not None})
-    run = _retry(mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags)
+    unfinished = _unfinished_run(exp_id, run_name, all_tags)
+    if unfinished is None:
+        run = _retry(mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags)
+    else:  # the same job, interrupted: its checkpoint resumes, so does its run (curves continue)
+        resumes = int(unfinished.data.tags.get("resumes", "0")) + 1
+        run = _retry(mlflow.start_run, run_id=unfinished.info.run_id)
+        _retry(mlflow.set_tags, {**all_tags, "resumes": str(resumes)})
     status = "FAILED"
     try:
         flat = _flatten(params)

@@ -87,3 +87,43 @@ def test_failed_job_is_marked_failed():
     mlflow.set_tracking_uri(tracking.tracking_uri())
     runs = mlflow.search_runs(experiment_names=[tracking.experiment_name("fail")])
     assert list(runs["status"]) == ["FAILED"]
+
+
+KILLED = r"""
+import os
+from minilm_repro import tracking
+with tracking.job_run("resume", "distill/ta", {"stage": "distill", "model": "ta", "config_hash": "h1"}, {"a": 1}) as job:
+    job.log_metrics({"loss": 3.0}, step=1)
+    os._exit(9)  # killed: the run is never ended
+"""
+
+
+def test_an_interrupted_job_continues_its_run(tmp_path):
+    """A killed (RUNNING) or failed job's rerun resumes its own run; another config starts a new one."""
+    from mlflow.tracking import MlflowClient
+
+    tracking.init_experiment("resume")
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED)
+    assert subprocess.run([sys.executable, str(script)], capture_output=True).returncode == 9
+    tags = {"stage": "distill", "model": "ta", "config_hash": "h1"}
+    with pytest.raises(RuntimeError):
+        with tracking.job_run("resume", "distill/ta", tags, {"a": 1}) as job:
+            job.log_metrics({"loss": 2.0}, step=2)
+            raise RuntimeError("node lost")
+    with tracking.job_run("resume", "distill/ta", tags, {"a": 1}) as job:
+        job.log_metrics({"loss": 1.0}, step=3)
+    with tracking.job_run("resume", "distill/ta", {**tags, "config_hash": "h2"}, {"a": 2}):
+        pass
+    client = MlflowClient(tracking.tracking_uri())
+    exp = client.get_experiment_by_name(tracking.experiment_name("resume"))
+    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+    assert [(r.data.tags["config_hash"], r.info.status) for r in runs] == [("h1", "FINISHED"), ("h2", "FINISHED")]
+    first = runs[0]
+    assert first.data.tags["resumes"] == "2"
+    assert [(m.step, m.value) for m in client.get_metric_history(first.info.run_id, "loss")] == [
+        (1, 3.0), (2, 2.0), (3, 1.0)]
+    # a finished job's rerun (e.g. forced by Snakemake) is a new run
+    with tracking.job_run("resume", "distill/ta", tags, {"a": 1}):
+        pass
+    assert len(client.search_runs([exp.experiment_id])) == 3
