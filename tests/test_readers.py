@@ -288,3 +288,20 @@ def test_unknown_language_codes(tmp_path):
         readers.read_file("mlqa", mlqa)
     with pytest.raises(TaskFormatError, match=r"unknown MLQA language code 'bg'"):
         readers.mlqa_config("mlqa.de.bg", where="--config")
+
+
+def test_bad_xnli_and_mlqa_files_name_file_and_line_or_id(tmp_path):
+    with pytest.raises(TaskFormatError, match=r"de/test\.tsv: the file is empty"):
+        readers.read_xnli_tsv(_write(tmp_path / "de" / "test.tsv", ""))
+    with pytest.raises(TaskFormatError, match=r"dev-context-de-question-de\.json: the file is empty"):
+        readers.read_file("mlqa", _write(tmp_path / "dev-context-de-question-de.json", ""))
+    no_hypothesis = _write(tmp_path / "xnli.dev.tsv", "language\tgold_label\tsentence1\nde\tneutral\tA.\n")
+    with pytest.raises(TaskFormatError, match=r"xnli\.dev\.tsv, line 1: the header lacks column\(s\) \['sentence2'\]"):
+        readers.read_xnli_tsv(no_hypothesis)
+    bad_label = _write(tmp_path / "fr" / "dev.tsv", "A.\tB.\tneutral\nC.\tD.\tmaybe\n")
+    with pytest.raises(TaskFormatError, match=r"fr/dev\.tsv, line 2: label 'maybe' in column 'label'"):
+        readers.read_xnli_tsv(bad_label)
+    doc = _squad_doc(3, qid="a" * 40)
+    with pytest.raises(TaskFormatError, match=r"test-context-de-question-en\.json: question id 'a{40}': answer 'France' does not match the context "
+                                              r"at answer_start 3 \(context there: 'mandy '\)"):
+        readers.read_file("mlqa", _write(tmp_path / "test-context-de-question-en.json", json.dumps(doc)))
