@@ -54,7 +54,8 @@ CHUNK_ROWS = 1024  # blocks per write when assembling the output (bigger chunks 
 class CorpusConfig:
     """``max_seq_len``: tokens per block including [CLS]/[SEP]; ``alpha``: sampling exponent (None:
     natural proportions); ``batch_size``: documents per part (one tokeniser batch, the unit of
-    resumption); ``num_proc``: tokenising processes; ``num_shards``: output files."""
+    resumption); ``num_proc``: tokenising processes (started with ``spawn``: a calling script needs the
+    ``if __name__ == "__main__"`` guard); ``num_shards``: output files."""
 
     max_seq_len: int = 512
     alpha: float | None = None
@@ -176,7 +177,7 @@ def _tokenize_language(path: Path, lang_dir: Path, key: dict, batch_size: int, p
             parts.add(part, documents)
     if count == 0:
         raise ValueError(f"corpus file {path} holds no text (only blank lines); remove it or fill it")
-    key_file.with_name("parts.json").write_text(json.dumps({"parts": count}))
+    _write_json(lang_dir / "parts.json", {"parts": count})
 
 
 def _finish_language(lang_dir: Path) -> list[Path]:
