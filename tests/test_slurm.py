@@ -1,28 +1,33 @@
-"""The workflow through a real SLURM (tests/slurm_cluster.py) with the project's profile.
+"""The workflow through a real SLURM (tests/slurm_cluster.py: two slurmd on loopback) with the
+project's profile.
 
-A small config of the smoke DAG (mono track, its corpus from a text file written here) runs with
-``--profile workflow/profiles/slurm`` plus what this one-node CPU cluster needs: its partition
-and no GPUs (the profile's environment variables), ``--slurm-status-command squeue`` (no
-accounting) and a short first status check. The distillation job is cancelled with ``scancel``
-once its first checkpoint exists, so the run fails; running the same command again resumes the
-job from its checkpoint and submits nothing else. A second SLURM test submits a training job
-with the profile's GPU settings, which this GPU-less node rejects, and reads both sbatch calls
-(attempt 1, then the retry with twice the wall time). Both are marked ``slurm`` and skip, saying
-why, where the cluster cannot run (not Linux, not root, no apt-get, a real SLURM configured);
-the cluster fixture fails if a process of the cluster outlives it.
+- A small config of the smoke DAG (mono track, its corpus from a text file written here) runs
+  with ``--profile workflow/profiles/slurm`` plus what this CPU cluster needs: its partition and
+  no GPUs (the profile's environment variables), ``--slurm-status-command squeue`` (no
+  accounting) and a short first status check. The distillation job is cancelled with
+  ``scancel`` once its first checkpoint exists, so the run fails (Snakemake reports it, then is
+  stopped with SIGINT rather than left to wait for its next status poll); running the same
+  command again resumes the job from its checkpoint and submits nothing else.
+- A training job with the profile's GPU settings, which this GPU-less cluster rejects at
+  submission: its sbatch calls (attempt 1, then the retries with more wall time). Likewise the
+  multi-node resources that docs/cluster.md gives.
+- ``launch --nodes 2`` in a 2-node job: srun + one torchrun per node, one world of 2 ranks.
 
-Wall time is mostly the plugin's status polling: it checks 2 s after a submission, then waits
-10 s longer each time no job has finished (2, 14, 36, 68 s...), so each job here is kept short
-enough to be seen finished at the 14 s or 36 s check.
+The SLURM tests are marked ``slurm`` and skip, saying why, where the cluster cannot run (not
+Linux, not root, no apt-get, a real SLURM configured); the cluster fixture fails if a process of
+the cluster outlives it. Wall time is mostly the plugin's status polling: it checks 2 s after a
+submission, then waits 10 s longer each time no job has finished (2, 14, 36, 68 s...), so the
+jobs here are kept short enough to be seen finished at the 14 s or 36 s check.
 
-Two fast tests need no cluster: the profile read by Snakemake's own parser under different
-environments, and bad settings rejected by name.
+Fast tests need no cluster: the profile read by Snakemake's own parser under different
+environments, bad settings rejected by name, the multi-node launch command and its refusals.
 """
 
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -147,7 +152,12 @@ def test_profile_jobs_go_through_slurm_and_a_cancelled_distillation_resumes(clus
         wait_for(first_ckpt.is_file, 240, f"{first_ckpt}", run1, log, poll=0.05)
         job_env = distill_process_env(work)
         cluster.scancel(attempt1["id"])
-        rc1 = run1.wait(timeout=240)
+        failed = f"SLURM-job '{attempt1['id']}' failed, SLURM status is: 'CANCELLED'"
+        wait_for(lambda: failed in log.read_text(), 240, "snakemake to see the cancelled job", run1, log)
+        # nothing is left to run, but the plugin sleeps until its next status poll (30 s and more
+        # by now) before Snakemake can exit: stop it as Ctrl-C would
+        run1.send_signal(signal.SIGINT)
+        rc1 = run1.wait(timeout=120)
     finally:
         if run1.poll() is None:
             run1.terminate()
@@ -155,7 +165,6 @@ def test_profile_jobs_go_through_slurm_and_a_cancelled_distillation_resumes(clus
     out1 = log.read_text()
     t1 = time.time()
     assert rc1 != 0, f"run 1 should fail (its distillation was cancelled):\n{out1[-3000:]}"
-    assert f"SLURM-job '{attempt1['id']}' failed, SLURM status is: 'CANCELLED'" in out1, out1[-3000:]
 
     # the training process ran inside its SLURM job, offline, with the shared HF cache set
     assert job_env is not None, "no running distill process found while its job was RUNNING"
