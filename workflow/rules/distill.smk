@@ -33,11 +33,12 @@ rule distill:
     threads: THREADS
     resources:
         gpu=0,
+        nodes=1,
     log:
         f"{RESULTS}/logs/{{track}}/distill_{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/distill_{{model}}.tsv"
     shell:
-        "minilm-repro launch --nproc {resources.gpu} -- distill --teacher {input.teacher} --teacher-name {params.teacher_name} --corpus {input.corpus}"
+        "minilm-repro launch --nproc {resources.gpu} --nodes {resources.nodes} -- distill --teacher {input.teacher} --teacher-name {params.teacher_name} --corpus {input.corpus}"
         " --out {output.model} --workdir {params.workdir} --metrics {output.metrics} --name {wildcards.model}"
         " --config {params.cfg:q} --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"

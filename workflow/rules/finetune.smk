@@ -73,11 +73,12 @@ rule finetune:
     threads: THREADS
     resources:
         gpu=0,
+        nodes=1,
     log:
         f"{RESULTS}/logs/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.tsv"
     shell:
-        "minilm-repro launch --nproc {resources.gpu} -- finetune --model {input.model} --features {input.features} --tasks-root {params.root}"
+        "minilm-repro launch --nproc {resources.gpu} --nodes {resources.nodes} -- finetune --model {input.model} --features {input.features} --tasks-root {params.root}"
         " --workdir {params.workdir} --metrics {output} --run-name {params.run_name} --config {params.cfg:q}"
         " --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"

@@ -23,12 +23,13 @@ rule pretrain_teacher:
     threads: THREADS
     resources:
         gpu=0,
+        nodes=1,
     log:
         f"{RESULTS}/logs/{{track}}/pretrain_teacher.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/pretrain_teacher.tsv"
     shell:
-        "minilm-repro launch --nproc {resources.gpu} -- pretrain --tokenizer {input.tokenizer} --corpus {input.corpus} --out {output.model}"
+        "minilm-repro launch --nproc {resources.gpu} --nodes {resources.nodes} -- pretrain --tokenizer {input.tokenizer} --corpus {input.corpus} --out {output.model}"
         " --workdir {params.workdir} --metrics {output.metrics} --name teacher --config {params.cfg:q}"
         " --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"
 
@@ -84,12 +85,13 @@ rule pretrain_scratch:
     threads: THREADS
     resources:
         gpu=0,
+        nodes=1,
     log:
         f"{RESULTS}/logs/{{track}}/pretrain_scratch.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/pretrain_scratch.tsv"
     shell:
-        "minilm-repro launch --nproc {resources.gpu} -- pretrain --tokenizer {input.teacher} --like {input.teacher} --corpus {input.corpus}"
+        "minilm-repro launch --nproc {resources.gpu} --nodes {resources.nodes} -- pretrain --tokenizer {input.teacher} --like {input.teacher} --corpus {input.corpus}"
         " --out {output.model} --workdir {params.workdir} --metrics {output.metrics} --name scratch"
         " --config {params.cfg:q} --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"
 
