@@ -121,7 +121,10 @@ def tiny_score(task: str, model_dir: Path, bench: Path, out: Path, epochs: float
     if not (feats / "manifest.json").is_file():
         tokenize_task(FeaturesConfig(task=task, languages=langs, train_language="l0", max_length=128 if qa else 64,
                                      doc_stride=64 if qa else 32), load_tokenizer(model_dir), bench / "tasks", feats)
-    res = finetune(FinetuneConfig(task=task, lr=lr, epochs=epochs, batch_size=32, seed=1, save_steps=10_000),
+    # generated languages are scored with English answer normalisation (MLQA needs one declared)
+    answer_languages = {lang: "en" for lang in langs} if task == "mlqa" else {}
+    res = finetune(FinetuneConfig(task=task, lr=lr, epochs=epochs, batch_size=32, seed=1, save_steps=10_000,
+                                  answer_languages=answer_languages),
                    str(model_dir), str(feats), str(bench / "tasks"), str(out / "work" / task))
     return res
 
@@ -135,6 +138,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=13)
+    p.add_argument("--benchmark-config", default="{}",
+                   help="more SyntheticConfig fields as JSON, e.g. '{\"sizes\": {\"mnli\": {\"train\": 9000}}}'")
     p.add_argument("--tasks", nargs="*", default=["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte",
                                                     "squad_v2", "xnli", "mlqa"])
     p.add_argument("--epochs", type=float, default=3)
@@ -147,7 +152,7 @@ def main() -> None:
     out = Path(args.out)
     bench = out / "benchmark"
     if not (bench / "benchmark.json").is_file():
-        generate_benchmark(bench, SyntheticConfig(seed=args.seed))
+        generate_benchmark(bench, SyntheticConfig.from_dict({"seed": args.seed, **json.loads(args.benchmark_config)}))
     langs = json.loads((bench / "benchmark.json").read_text())["languages"]
     world = World.build(args.seed)
     values = {"city": set(world.cities), **{a: set(v) for a, v in ATTRIBUTE_VALUES.items()}}

@@ -128,3 +128,23 @@ def test_bad_config_names_the_key():
         SyntheticConfig.from_dict({"tasks": ["glue"]})
     with pytest.raises(ValueError, match="sizes.mnli"):
         SyntheticConfig.from_dict({"sizes": {"mnli": {"validation": 10}}})
+
+
+def test_qa_contexts_hold_rival_values_of_the_asked_type(bench):
+    """Knowing the answer's type is not enough: every answerable context names at least two other values of it."""
+    from minilm_repro.data.synthetic.lexicon import ATTRIBUTE_VALUES, cities
+
+    types = [set(cities(SMALL["seed"])), *map(set, ATTRIBUTE_VALUES.values())]
+    first_is_answer = answerable = 0
+    for task in ("squad", "squad_v2"):
+        for row in layout.load_split(bench / "tasks", task, "default", "train"):
+            if not row["answers"]["text"]:
+                continue
+            answer, start = row["answers"]["text"][0], row["answers"]["answer_start"][0]
+            kind = next(t for t in types if answer in t)
+            words = [w.strip(".?") for w in row["context"].split()]
+            same_type = [i for i, w in enumerate(words) if w in kind]
+            assert len(same_type) >= 3, row
+            answerable += 1
+            first_is_answer += len(" ".join(words[: same_type[0]])) + (same_type[0] > 0) == start
+    assert first_is_answer / answerable < 0.45

@@ -292,11 +292,13 @@ def sample_qa(rng: random.Random, world: World, unanswerable: float) -> tuple[li
                 tag_of[(person, f.attr)] = f.tag()
     if rng.random() < 0.3:
         specs.insert(rng.randrange(len(specs) + 1), random_opinion(rng))
+    denied: set = set()
     if rng.random() < 0.3:  # a denial: a plausible distractor for an unanswerable question
         p = rng.choice(tuple(scene))
         free = [a for a in ATTRIBUTES if a not in scene[p]]
         if free:
             a = rng.choice(free)
+            denied.add((p, a))
             specs.insert(rng.randrange(len(specs) + 1), ("fact", Fact((p,), a, rng.choice(world.values(a)), True)))
     if rng.random() < unanswerable:
         missing = [(p, a) for p in scene for a in ATTRIBUTES if (p, a) not in tag_of
@@ -308,9 +310,12 @@ def sample_qa(rng: random.Random, world: World, unanswerable: float) -> tuple[li
             a = rng.choice(sorted({b for _, b in tag_of}))
         return specs, ("question", p, a, rng.randrange(2)), None
     p, a = rng.choice(sorted(tag_of))
-    others = [q for q in scene if q != p]
-    if not any((q, a) in tag_of for q in others):  # a distractor of the same type: reading is required
-        q = rng.choice(others)
+    # at least two other values of the asked type, told of other people: the answer is the first
+    # of its type in about a third of the contexts, so knowing the type is not reading
+    rivals = {tag_of[(q, a)] for q in scene if (q, a) in tag_of} - {tag_of[(p, a)]}  # one per value mention
+    free = [q for q in scene if q != p and (q, a) not in tag_of and (q, a) not in denied]
+    strangers = [q for q in world.people if q not in scene]
+    for q in (free + rng.sample(strangers, 2))[: max(0, 2 - len(rivals))]:
         specs.insert(rng.randrange(len(specs) + 1), ("fact", Fact((q,), a, world.other_value(rng, a, scene[p][a]))))
     return specs, ("question", p, a, rng.randrange(2)), tag_of[(p, a)]
 
