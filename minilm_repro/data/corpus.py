@@ -209,7 +209,8 @@ def select_blocks(sizes: dict[str, int], want: dict[str, int], rng: np.random.Ge
     for lang, n in sizes.items():
         k = want[lang]
         passes = [rng.permutation(n) for _ in range(-(-k // n))] if n and k else []
-        out[lang] = np.sort(np.concatenate(passes)[:k]) if passes else np.empty(0, np.int64)
+        index = np.int32 if n < 2**31 else np.int64  # 4 bytes a block: the bookkeeping that grows with the corpus
+        out[lang] = np.sort(np.concatenate(passes)[:k]).astype(index) if passes else np.empty(0, index)
     return out
 
 
@@ -248,7 +249,7 @@ class _SelectedBlocks:
 def _write_shards(out: Path, part_files: dict[str, list[Path]], selected: dict[str, np.ndarray],
                   rng: np.random.Generator, num_shards: int) -> None:
     langs = list(selected)
-    labels = rng.permutation(np.repeat(np.arange(len(langs), dtype=np.int32), [len(selected[l]) for l in langs]))
+    labels = rng.permutation(np.repeat(np.arange(len(langs), dtype=np.int16), [len(selected[l]) for l in langs]))
     total = len(labels)
     num_shards = max(1, min(num_shards, total))
     bounds = np.cumsum([0] + [len(a) for a in np.array_split(np.arange(total), num_shards)])
