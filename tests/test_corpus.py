@@ -114,7 +114,9 @@ def test_prepare_corpus_blocks_and_determinism(tmp_path, wordpiece_dir, toy_corp
                       for line in toy_corpus.read_text().splitlines() if line.strip())
     assert stats["tokens"] == sent_tokens + 2 * stats["blocks"]  # nothing lost, nothing added
     assert stats["blocks"] < n_sentences
-    assert json.loads((tmp_path / "a" / "stats.json").read_text())["tokens"] == corpus_stats(tmp_path / "a")["tokens"]
+    from_files = corpus_stats(tmp_path / "a")
+    assert {k: stats[k] for k in from_files} == from_files
+    assert json.loads((tmp_path / "a" / "stats.json").read_text()) == stats
 
 
 def test_multilingual_sampling_changes_shares(tmp_path, wordpiece_dir):
@@ -126,6 +128,7 @@ def test_multilingual_sampling_changes_shares(tmp_path, wordpiece_dir):
     natural = prepare_corpus([big, small], tok, CorpusConfig(max_seq_len=32), tmp_path / "n")
     flat = prepare_corpus([big, small], tok, CorpusConfig(max_seq_len=32, alpha=0.3), tmp_path / "f")
     assert flat["token_share"]["small"] > 1.5 * natural["token_share"]["small"]
+    assert corpus_stats(tmp_path / "f")["token_share"] == flat["token_share"]
     assert np.isclose(sum(flat["token_share"].values()), 1.0)
 
 

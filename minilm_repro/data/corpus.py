@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from minilm_repro.config import ConfigError
 from minilm_repro.data import packing
@@ -208,9 +209,12 @@ def select_blocks(sizes: dict[str, int], want: dict[str, int], rng: np.random.Ge
     out = {}
     for lang, n in sizes.items():
         k = want[lang]
-        passes = [rng.permutation(n) for _ in range(-(-k // n))] if n and k else []
         index = np.int32 if n < 2**31 else np.int64  # 4 bytes a block: the bookkeeping that grows with the corpus
-        out[lang] = np.sort(np.concatenate(passes)[:k]).astype(index) if passes else np.empty(0, index)
+        passes = []
+        for _ in range(-(-k // n) if n else 0):
+            passes.append(np.arange(n, dtype=index))
+            rng.shuffle(passes[-1])
+        out[lang] = np.sort(np.concatenate(passes)[:k]) if passes else np.empty(0, index)
     return out
 
 
@@ -247,7 +251,8 @@ class _SelectedBlocks:
 
 
 def _write_shards(out: Path, part_files: dict[str, list[Path]], selected: dict[str, np.ndarray],
-                  rng: np.random.Generator, num_shards: int) -> None:
+                  rng: np.random.Generator, num_shards: int) -> dict:
+    """Write the selected blocks into ``num_shards`` shards under ``out``; returns their :func:`corpus_stats`."""
     langs = list(selected)
     labels = rng.permutation(np.repeat(np.arange(len(langs), dtype=np.int16), [len(selected[l]) for l in langs]))
     total = len(labels)
@@ -256,6 +261,7 @@ def _write_shards(out: Path, part_files: dict[str, list[Path]], selected: dict[s
     schema = corpus_features().arrow_schema
     names = pa.array(langs, pa.string())
     streams = [_SelectedBlocks(part_files[l], selected[l]) for l in langs]
+    tokens = np.zeros(len(langs), np.int64)
     out.mkdir(parents=True)
     for shard in range(num_shards):
         path = out / f"data-{shard:05d}-of-{num_shards:05d}.arrow"
@@ -269,6 +275,11 @@ def _write_shards(out: Path, part_files: dict[str, list[Path]], selected: dict[s
                 inverse[order] = np.arange(len(order))
                 ids = grouped.column("input_ids").take(pa.array(inverse))
                 writer.write_table(pa.Table.from_arrays([ids, names.take(pa.array(chunk))], schema=schema))
+                lengths = pc.list_value_length(ids).to_numpy(zero_copy_only=False)
+                tokens += np.bincount(chunk, weights=lengths, minlength=len(langs)).astype(np.int64)
+    blocks = np.bincount(labels, minlength=len(langs))
+    present = [i for i, b in enumerate(blocks) if b]
+    return _stats({langs[i]: int(blocks[i]) for i in present}, {langs[i]: int(tokens[i]) for i in present})
 
 
 # --------------------------------------------------------------------------- entry points
@@ -319,8 +330,7 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     selected = select_blocks(sizes, sampling_counts(sizes, cfg.alpha), rng)
     tmp_out = out_dir.parent / f".{out_dir.name}.tmp"
     shutil.rmtree(tmp_out, ignore_errors=True)
-    _write_shards(tmp_out, part_files, selected, rng, cfg.num_shards)
-    stats = corpus_stats(tmp_out, check_complete=False)
+    stats = _write_shards(tmp_out, part_files, selected, rng, cfg.num_shards)
     stats.update(blocks_before_sampling=sizes, max_seq_len=cfg.max_seq_len, alpha=cfg.alpha, seed=cfg.seed)
     _write_json(tmp_out / "stats.json", stats)
     if out_dir.exists():
@@ -331,8 +341,8 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     return stats
 
 
-def _shard_files(path: Path, check_complete: bool = True) -> list[Path]:
-    if check_complete and not (path / "stats.json").is_file():
+def _shard_files(path: Path) -> list[Path]:
+    if not (path / "stats.json").is_file():
         raise FileNotFoundError(f"{path} is not a prepared corpus (run `minilm-repro prepare-corpus` first)")
     shards = sorted(path.glob("data-*-of-*.arrow"))
     if not shards:
@@ -348,16 +358,14 @@ def load_corpus(path: str | Path):
     return datasets.concatenate_datasets([datasets.Dataset.from_file(str(s)) for s in shards])
 
 
-def corpus_stats(path: str | Path, check_complete: bool = True) -> dict:
+def corpus_stats(path: str | Path) -> dict:
     """Blocks, tokens (incl. [CLS]/[SEP]) and per-language token shares of a prepared corpus.
 
     Reads only the list offsets and the language column (memory-mapped), not the token ids.
     """
-    import pyarrow.compute as pc
-
     blocks: dict[str, int] = {}
     tokens: dict[str, int] = {}
-    for shard in _shard_files(Path(path), check_complete):
+    for shard in _shard_files(Path(path)):
         with pa.memory_map(str(shard)) as source:
             for batch in pa.ipc.open_stream(source):
                 lengths = pc.list_value_length(batch.column("input_ids"))
@@ -366,6 +374,10 @@ def corpus_stats(path: str | Path, check_complete: bool = True) -> dict:
                 for lang, n_tokens, n_blocks in zip(*(counts.column(c).to_pylist() for c in ("lang", "n_sum", "n_count"))):
                     tokens[lang] = tokens.get(lang, 0) + n_tokens
                     blocks[lang] = blocks.get(lang, 0) + n_blocks
+    return _stats(blocks, tokens)
+
+
+def _stats(blocks: dict[str, int], tokens: dict[str, int]) -> dict:
     total_blocks, total_tokens = sum(blocks.values()), sum(tokens.values())
     return {
         "blocks": total_blocks, "tokens": total_tokens,
