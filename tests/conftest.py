@@ -55,3 +55,24 @@ def wordpiece_dir(tmp_path_factory, toy_corpus) -> Path:
     out = tmp_path_factory.mktemp("tok") / "wordpiece"
     train_tokenizer([str(toy_corpus)], TokenizerConfig(kind="wordpiece", vocab_size=120, max_position=64), out)
     return out
+
+
+def write_city_task(tasks: Path, sizes: dict[str, int], seed: int, names=None, cities=None) -> Path:
+    """An SST-2-shaped task in the canonical layout: "<name> lives in <city> .", label = the city is
+    one of the first two. ``sizes``: {split: rows}."""
+    import datasets
+
+    from minilm_repro.data.layout import write_split
+
+    rng = random.Random(seed)
+    names = names or ["anna", "bob", "carl", "dina", "emil"]
+    cities = cities or ["paris", "rome", "oslo", "lima", "kyiv"]
+    for split, n in sizes.items():
+        rows = {"sentence": [], "label": [], "idx": []}
+        for i in range(n):
+            city = rng.choice(cities)
+            rows["sentence"].append(f"{rng.choice(names)} lives in {city} .")
+            rows["label"].append(int(city in cities[:2]))
+            rows["idx"].append(i)
+        write_split(datasets.Dataset.from_dict(rows), tasks, "sst2", "default", split)
+    return tasks

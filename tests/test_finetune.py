@@ -1,10 +1,10 @@
 """`minilm_repro.finetune.run`: checkpoint selection on dev and MLQA answer languages."""
 
 import json
-import random
 
 import pytest
 
+from conftest import write_city_task
 from minilm_repro.config import ConfigError
 from minilm_repro.finetune.run import FinetuneConfig, answer_language, finetune
 
@@ -14,11 +14,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def sst2_setup(tmp_path_factory, wordpiece_dir):
     """A tiny BERT and a 64-example SST-2-shaped task whose label is a word of the sentence."""
-    import datasets
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
 
-    from minilm_repro.data.layout import write_split
     from minilm_repro.finetune.features import FeaturesConfig, tokenize_task
 
     root = tmp_path_factory.mktemp("finetune")
@@ -28,20 +26,8 @@ def sst2_setup(tmp_path_factory, wordpiece_dir):
     torch.manual_seed(0)
     BertForMaskedLM(cfg).save_pretrained(root / "model")
     tok.save_pretrained(root / "model")
-    rng = random.Random(3)
-    names, cities = ["anna", "bob", "carl", "dina"], ["paris", "rome", "oslo", "lima"]
-
-    def rows(n):
-        out = {"sentence": [], "label": [], "idx": []}
-        for i in range(n):
-            city = rng.choice(cities)
-            out["sentence"].append(f"{rng.choice(names)} lives in {city} .")
-            out["label"].append(int(city in ("paris", "rome")))
-            out["idx"].append(i)
-        return datasets.Dataset.from_dict(out)
-
-    write_split(rows(64), root / "tasks", "sst2", "default", "train")
-    write_split(rows(24), root / "tasks", "sst2", "default", "validation")
+    write_city_task(root / "tasks", {"train": 64, "validation": 24}, seed=3, names=["anna", "bob", "carl", "dina"],
+                    cities=["paris", "rome", "oslo", "lima"])
     tokenize_task(FeaturesConfig(task="sst2", languages=["en"], train_language="en", max_length=32),
                   tok, root / "tasks", root / "features")
     return root

@@ -16,12 +16,13 @@ A job is one MLflow run and one metrics file whatever its number of ranks.
 
 import json
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from conftest import write_city_task
 
 from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
 
@@ -142,28 +143,12 @@ def test_distill_two_ranks_match_one_process(tiny_teacher, tmp_path, monkeypatch
 @pytest.fixture(scope="module")
 def sst2_features(tiny_teacher):
     """A 48-example SST-2-shaped task (6 steps of 8), tokenised with the teacher's tokenizer."""
-    import datasets
     from transformers import AutoTokenizer
 
-    from minilm_repro.data.layout import write_split
     from minilm_repro.finetune.features import FeaturesConfig, tokenize_task
 
     root = tiny_teacher
-    rng = random.Random(5)
-    names, cities = ["anna", "bob", "carl", "dina", "emil"], ["paris", "rome", "oslo", "lima", "kyiv"]
-
-    def rows(n):
-        out = {"sentence": [], "label": [], "idx": []}
-        for i in range(n):
-            city = rng.choice(cities)
-            out["sentence"].append(f"{rng.choice(names)} lives in {city} .")
-            out["label"].append(int(city in ("paris", "rome")))
-            out["idx"].append(i)
-        return datasets.Dataset.from_dict(out)
-
-    tasks = root / "tasks"
-    write_split(rows(6 * GLOBAL_BATCH), tasks, "sst2", "default", "train")
-    write_split(rows(20), tasks, "sst2", "default", "validation")
+    tasks = write_city_task(root / "tasks", {"train": 6 * GLOBAL_BATCH, "validation": 20}, seed=5)
     cfg = FeaturesConfig(task="sst2", languages=["en"], train_language="en", max_length=32)
     tokenize_task(cfg, AutoTokenizer.from_pretrained(root / "teacher"), tasks, root / "features")
     return root
