@@ -50,6 +50,13 @@ def model_names(track_name):
     return names + list(externals(track_name))
 
 
+def finetuned_models(track_name):
+    """The track's ``finetune.models`` plus every external checkpoint (listing one under
+    ``external`` is enough to compare it: only its jobs are added)."""
+    listed = config["tracks"][track_name]["finetune"]["models"]
+    return listed + [e for e in externals(track_name) if e not in listed]
+
+
 def model_dir(track_name, model):
     ext = externals(track_name).get(model)
     if ext is None:
@@ -103,7 +110,7 @@ def finetune_metrics_files():
             if task not in config["finetune"]["tasks"]:
                 raise ValueError(f"tracks.{t}.finetune.tasks names {task!r}, which has no entry in finetune.tasks")
             s = ft_settings(task)
-            for model in ft["models"]:
+            for model in finetuned_models(t):
                 if model not in model_names(t):
                     raise ValueError(f"tracks.{t}.finetune.models names {model!r}; models of this track: {model_names(t)}")
                 for lr in s["lr"]:
@@ -127,7 +134,7 @@ def speed_files():
         if spec:
             if spec["task"] not in config["tracks"][t]["finetune"]["tasks"]:
                 raise ValueError(f"tracks.{t}.speed.task {spec['task']!r} must be one of the track's finetune tasks")
-            files += [f"{RESULTS}/{t}/speed/{m}.json" for m in config["tracks"][t]["finetune"]["models"]]
+            files += [f"{RESULTS}/{t}/speed/{m}.json" for m in finetuned_models(t)]
     return files
 
 

@@ -74,7 +74,7 @@ def figure_names():
     scores of tracks fine-tuned on XNLI / MLQA, loss curves when any model is trained here."""
     names = ["pareto"]
     for t in TRACKS:
-        tasks = config["tracks"][t]["finetune"]["tasks"] if config["tracks"][t]["finetune"]["models"] else []
+        tasks = config["tracks"][t]["finetune"]["tasks"] if finetuned_models(t) else []
         names += [f"{t}_{task}_per_language" for task in ("xnli", "mlqa") if task in tasks]
     trained = any(students(t) or "pretrain" in config["tracks"][t]["teacher"] or "scratch" in config["tracks"][t]
                   for t in TRACKS)
