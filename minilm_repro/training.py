@@ -183,15 +183,26 @@ def load_pretrained(path: str | Path, auto_cls=None, **kwargs):
         ) from exc
 
 
+# architectures that derive position ids from ``input_ids != pad_token_id``: a wrong pad id shifts them
+PAD_POSITIONS = ("roberta", "xlm-roberta", "camembert", "xlm-roberta-xl")
+
+
 def tokenizer_matches(model_config, tokenizer, where: str) -> None:
-    """A tokenizer whose vocabulary does not fit the model's embeddings is an early error."""
+    """A tokenizer whose ids do not fit the model is an early error.
+
+    Every id must index the embeddings. The pad id must agree only where the architecture derives
+    position ids from it (RoBERTa family); a BERT model may pad with another id than its config
+    says (the released multilingual MiniLM: BERT with the XLM-R tokenizer, pad 1 vs config 0),
+    since attention masks, not the pad embedding, keep padding out.
+    """
     if len(tokenizer) > model_config.vocab_size:
         raise ConfigError(
             f"{where}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is "
             f"{model_config.vocab_size}: use the teacher's own tokenizer"
         )
-    if tokenizer.pad_token_id != model_config.pad_token_id:
+    if model_config.model_type in PAD_POSITIONS and tokenizer.pad_token_id != model_config.pad_token_id:
         raise ConfigError(
             f"{where}: tokenizer pad id {tokenizer.pad_token_id} != model pad_token_id "
-            f"{model_config.pad_token_id}: the tokenizer does not belong to this model"
+            f"{model_config.pad_token_id} ({model_config.model_type} positions count non-pad tokens): "
+            "the tokenizer does not belong to this model"
         )

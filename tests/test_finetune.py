@@ -72,3 +72,53 @@ def test_mlqa_answer_language_is_declared_for_generated_languages():
     assert answer_language(cfg, "zh") == "zh"  # MLQA's own languages need no mapping
     with pytest.raises(ConfigError, match=r"answer_languages.*l1: en"):
         answer_language(cfg, "l1")
+
+
+@pytest.fixture(scope="module")
+def spm_dir(tmp_path_factory, toy_corpus):
+    from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
+
+    out = tmp_path_factory.mktemp("spm") / "tok"
+    train_tokenizer([str(toy_corpus)], TokenizerConfig(kind="sentencepiece", vocab_size=120, max_position=64), out)
+    return out
+
+
+def test_bert_with_an_xlmr_tokenizer_fine_tunes(spm_dir, tmp_path):
+    """The released multilingual MiniLM layout: BERT architecture, XLM-R sentencepiece tokenizer (pad id
+    1, no token_type_ids) and a config that keeps BERT's pad id 0."""
+    import datasets
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    from minilm_repro.finetune.features import FeaturesConfig, tokenize_task
+
+    tok = AutoTokenizer.from_pretrained(spm_dir)
+    assert tok.pad_token_id == 1 and "token_type_ids" not in tok.model_input_names
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                     intermediate_size=64, max_position_embeddings=64)
+    assert cfg.pad_token_id == 0
+    BertForMaskedLM(cfg).save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    write_city_task(tmp_path / "tasks", {"train": 32, "validation": 16}, seed=4)
+    tokenize_task(FeaturesConfig(task="sst2", languages=["en"], train_language="en", max_length=32),
+                  tok, tmp_path / "tasks", tmp_path / "features")
+    assert "token_type_ids" not in datasets.load_from_disk(str(tmp_path / "features" / "train")).column_names
+    out = finetune(FinetuneConfig(task="sst2", lr=1e-3, epochs=1, batch_size=8, save_steps=100),
+                   str(tmp_path / "model"), str(tmp_path / "features"), str(tmp_path / "tasks"), str(tmp_path / "w"))
+    assert out["steps"] == 4 and 0 <= out["select_score"] <= 100
+
+
+def test_tokenizer_model_mismatch_is_an_early_error(spm_dir, wordpiece_dir):
+    from transformers import AutoTokenizer, BertConfig, XLMRobertaConfig
+
+    from minilm_repro.training import tokenizer_matches
+
+    spm, wp = AutoTokenizer.from_pretrained(spm_dir), AutoTokenizer.from_pretrained(wordpiece_dir)
+    with pytest.raises(ConfigError, match="vocabulary is 50: use the teacher's own tokenizer"):
+        tokenizer_matches(BertConfig(vocab_size=50), wp, "model m")
+    # RoBERTa-family positions count non-pad tokens: the pad id must be the model's
+    with pytest.raises(ConfigError, match="pad id 0 != model pad_token_id 1"):
+        tokenizer_matches(XLMRobertaConfig(vocab_size=len(wp), pad_token_id=1), wp, "model m")
+    tokenizer_matches(XLMRobertaConfig(vocab_size=len(spm), pad_token_id=1), spm, "model m")
+    tokenizer_matches(BertConfig(vocab_size=len(spm)), spm, "model m")  # BERT + XLM-R tokenizer: fine
