@@ -8,13 +8,17 @@ For each task, on its dev split(s), prints:
 * ``bow``: logistic regression (ridge for STS-B) on unigram+bigram-free counts of the
   concatenated inputs (scikit-learn). QA: the "type guess", the first word of the context that is
   a value of the asked attribute (what a bag of words can know: the question's type);
-* ``tiny``: a 2-layer, 128-wide BERT with NO pretraining, fine-tuned with this project's own
-  ``tokenize-task`` + ``finetune`` code (HF Trainer) at smoke scale.
+* ``tiny``: a 2-layer, 128-wide model with NO pretraining (BERT with the WordPiece tokenizer;
+  XLM-R with the sentencepiece tokenizer for XNLI/MLQA), fine-tuned with this project's own
+  ``tokenize-task`` + ``finetune`` code (HF Trainer) at smoke scale (lr 1e-3, 2 epochs, batch 32);
+* ``teacher``: the smoke teacher, 4x128 pretrained here with masked LM on the benchmark's own corpus
+  (mono or multi track, the smoke profile's tokenizer, blocks, steps and optimiser), fine-tuned the
+  same way: pretraining should clearly beat ``tiny``.
 
 The primary metric of each task (percent): accuracy, MCC for CoLA, F1 for MRPC, Pearson for STS-B,
 F1 for the QA tasks (XNLI / MLQA: language 0, zero-shot languages listed separately).
 
-    python benchmarks/task_learnability.py --out /tmp/learnability [--tasks sst2 cola ...]
+    python benchmarks/task_learnability.py --out /tmp/learnability [--tasks sst2 cola ...] [--teacher-steps 0]
 """
 
 from __future__ import annotations
@@ -94,38 +98,87 @@ def majority_score(task: str, tasks_root: Path, plan) -> float:
     return classification_scores(task, np.full_like(gold, label), gold)[PRIMARY_METRIC[task]]
 
 
-def tiny_model(out: Path, bench: Path) -> Path:
+TRACK_OF = {"xnli": "multi", "mlqa": "multi"}  # every other task: the monolingual track
+# the smoke profile's tokenizers and teachers (workflow/config/smoke.yaml)
+TOKENIZERS = {"mono": {"kind": "wordpiece", "vocab_size": 1500, "max_position": 128},
+              "multi": {"kind": "sentencepiece", "vocab_size": 2000, "max_position": 128}}
+TEACHER_ARCH = {"mono": "bert", "multi": "xlmr"}
+ALPHA = {"mono": None, "multi": 0.3}
+
+
+def track_tokenizer(out: Path, bench: Path, track: str):
     from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
+    from minilm_repro.training import load_tokenizer
+
+    tok_dir = out / track / "tokenizer"
+    if not (tok_dir / "tokenizer_config.json").is_file():
+        files = sorted(str(f) for f in (bench / "corpus" / track).glob("*.txt"))
+        train_tokenizer(files, TokenizerConfig(**TOKENIZERS[track]), tok_dir)
+    return tok_dir, load_tokenizer(tok_dir)
+
+
+def tiny_model(out: Path, bench: Path, track: str) -> Path:
+    """A 2-layer, 128-wide model of the track's architecture with random weights."""
+    from transformers import AutoModelForMaskedLM
+
     from minilm_repro.models.build import ArchConfig, teacher_config
     from minilm_repro.training import save_model_dir
-    from transformers import BertForMaskedLM
 
-    model_dir = out / "tiny-scratch"
+    model_dir = out / track / "tiny-scratch"
     if model_dir.is_dir():
         return model_dir
-    tok = train_tokenizer([str(bench / "corpus/mono/l0.txt")],
-                          TokenizerConfig(kind="wordpiece", vocab_size=1500, max_position=128), out / "tokenizer")
-    model = BertForMaskedLM(teacher_config(ArchConfig("bert", layers=2, hidden=128, heads=4, max_position=128), tok))
+    _, tok = track_tokenizer(out, bench, track)
+    arch = ArchConfig(TEACHER_ARCH[track], layers=2, hidden=128, heads=4, max_position=128)
+    model = AutoModelForMaskedLM.from_config(teacher_config(arch, tok))
     save_model_dir(model, tok, model_dir, {"name": "tiny-scratch", "pretraining": "none"})
     return model_dir
 
 
-def tiny_score(task: str, model_dir: Path, bench: Path, out: Path, epochs: float, lr: float) -> dict:
+def teacher_model(out: Path, bench: Path, track: str, steps: int) -> Path:
+    """The smoke teacher: 4x128, masked LM on the track's generated corpus (blocks of 64 tokens,
+    batch 32, lr 1e-3, 10% warm-up), ``steps`` steps, with the package's own corpus and pretrain code."""
+    from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
+    from minilm_repro.pretrain import PretrainConfig, pretrain
+
+    model_dir = out / track / f"teacher-{steps}"
+    if model_dir.is_dir():
+        return model_dir
+    tok_dir, tok = track_tokenizer(out, bench, track)
+    corpus = out / track / "corpus"
+    if not (corpus / "stats.json").is_file():
+        files = sorted((bench / "corpus" / track).glob("*.txt"))
+        prepare_corpus(files, tok, CorpusConfig(max_seq_len=64, alpha=ALPHA[track]), corpus)
+    optim = {"steps": steps, "batch_size": 32, "lr": 1e-3, "warmup_steps": steps // 10, "save_steps": 10 * steps,
+             "logging_steps": max(steps // 6, 1)}
+    arch = {"arch": TEACHER_ARCH[track], "layers": 4, "hidden": 128, "heads": 4, "max_position": 128}
+    start = time.time()
+    res = pretrain(PretrainConfig(optim=optim, arch=arch), str(tok_dir), str(corpus), str(model_dir),
+                   str(out / track / f"pretrain-work-{steps}"), name="teacher")
+    print(json.dumps({"pretrain": track, "steps": steps, "eval_mlm_loss": res.get("eval_mlm_loss"),
+                      "seconds": round(time.time() - start, 1)}), flush=True)
+    return model_dir
+
+
+def finetune_score(task: str, model_dir: Path, name: str, bench: Path, out: Path, epochs: float, lr: float) -> dict:
     from minilm_repro.finetune.features import FeaturesConfig, tokenize_task
     from minilm_repro.finetune.run import FinetuneConfig, finetune
     from minilm_repro.training import load_tokenizer
 
     langs = json.loads((bench / "benchmark.json").read_text())["languages"]
     qa = task in ("squad_v2", "squad", "mlqa")
-    feats = out / "features" / task
+    track = TRACK_OF.get(task, "mono")
+    feats = out / track / "features" / task
     if not (feats / "manifest.json").is_file():
         tokenize_task(FeaturesConfig(task=task, languages=langs, train_language="l0", max_length=128 if qa else 64,
                                      doc_stride=64 if qa else 32), load_tokenizer(model_dir), bench / "tasks", feats)
     # generated languages are scored with English answer normalisation (MLQA needs one declared)
     answer_languages = {lang: "en" for lang in langs} if task == "mlqa" else {}
-    res = finetune(FinetuneConfig(task=task, lr=lr, epochs=epochs, batch_size=32, seed=1, save_steps=10_000,
-                                  answer_languages=answer_languages),
-                   str(model_dir), str(feats), str(bench / "tasks"), str(out / "work" / task))
+    # XNLI / MLQA: best dev checkpoint, as the smoke profile (and the paper)
+    checkpoint = "best_dev" if task in ("xnli", "mlqa") else "last"
+    res = finetune(FinetuneConfig(task=task, lr=lr, epochs=epochs, batch_size=32, seed=1, save_steps=500,
+                                  answer_languages=answer_languages,
+                                  checkpoint=checkpoint),
+                   str(model_dir), str(feats), str(bench / "tasks"), str(out / "work" / name / task))
     return res
 
 
@@ -142,13 +195,13 @@ def main() -> None:
                    help="more SyntheticConfig fields as JSON, e.g. '{\"sizes\": {\"mnli\": {\"train\": 9000}}}'")
     p.add_argument("--tasks", nargs="*", default=["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte",
                                                     "squad_v2", "xnli", "mlqa"])
-    p.add_argument("--epochs", type=float, default=3)
-    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--epochs", type=float, default=2, help="fine-tuning epochs (smoke: 2)")
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (smoke: 1e-3)")
+    p.add_argument("--teacher-steps", type=int, default=600,
+                   help="MLM steps of the pretrained 4x128 teacher (smoke: 600); 0: no teacher column")
     p.add_argument("--no-model", action="store_true", help="baselines only (seconds)")
     args = p.parse_args()
 
-    import torch
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     out = Path(args.out)
     bench = out / "benchmark"
     if not (bench / "benchmark.json").is_file():
@@ -156,22 +209,27 @@ def main() -> None:
     langs = json.loads((bench / "benchmark.json").read_text())["languages"]
     world = World.build(args.seed)
     values = {"city": set(world.cities), **{a: set(v) for a, v in ATTRIBUTE_VALUES.items()}}
-    model_dir = None if args.no_model else tiny_model(out, bench)
     rows = []
     for task in args.tasks:
         plan = task_plan(task, langs, "l0")
         row = {"task": task, "metric": PRIMARY_METRIC[task], "majority": majority_score(task, bench / "tasks", plan)}
         qa = task in ("squad_v2", "squad", "mlqa")
         row["bow"] = type_guess_score(task, bench / "tasks", plan, values) if qa else bow_score(task, bench / "tasks", plan)
-        if model_dir is not None:
+        models = {}
+        if not args.no_model:
+            track = TRACK_OF.get(task, "mono")
+            models["tiny"] = tiny_model(out, bench, track)
+            if args.teacher_steps:
+                models["teacher"] = teacher_model(out, bench, track, args.teacher_steps)
+        for name, model_dir in models.items():
             start = time.time()
-            res = tiny_score(task, model_dir, bench, out, args.epochs, args.lr)
-            row["tiny"] = res["select_score"]
-            row["seconds"] = round(time.time() - start, 1)
+            res = finetune_score(task, model_dir, f"{name}-{model_dir.parent.name}", bench, out, args.epochs, args.lr)
+            row[name] = res["select_score"]
+            row[f"{name}_seconds"] = round(time.time() - start, 1)
             if task in ("xnli", "mlqa"):
                 others = [e["scores"][PRIMARY_METRIC[task]] for d, e in res["evals"].items()
                           if e["split"] == "validation" and e.get("language") not in (None, "l0")]
-                row["tiny_zero_shot_mean"] = float(np.mean(others)) if others else float("nan")
+                row[f"{name}_zero_shot_mean"] = float(np.mean(others)) if others else float("nan")
         rows.append(row)
         print(json.dumps(row), flush=True)
     import pandas as pd

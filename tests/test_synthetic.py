@@ -148,3 +148,65 @@ def test_qa_contexts_hold_rival_values_of_the_asked_type(bench):
             answerable += 1
             first_is_answer += len(" ".join(words[: same_type[0]])) + (same_type[0] > 0) == start
     assert first_is_answer / answerable < 0.45
+
+
+def test_corpus_documents_come_back_to_their_facts_and_stay_true():
+    """The recap restates told facts, denies only other values, and answers its questions truly."""
+    import random
+
+    from minilm_repro.data.synthetic.corpus import document_specs
+    from minilm_repro.data.synthetic.scenes import World
+
+    world, rng = World.build(5), random.Random(0)
+    kinds = Counter()
+    for _ in range(300):
+        telling, back = document_specs(rng, world)
+        told = {}
+        for s in telling:
+            for f in (s[1:] if s[0] == "coord" else [s[1]] if s[0] == "fact" else []):
+                for p in f.subjects:
+                    if not f.negated:
+                        told[(p, f.attr)] = f.value
+        assert back
+        for i, s in enumerate(back):
+            facts = s[1:] if s[0] == "coord" else [s[1]] if s[0] == "fact" else []
+            for f in facts:
+                (p,) = f.subjects
+                assert (p, f.attr) in told  # about a told fact, never a new one
+                assert (told[(p, f.attr)] == f.value) != f.negated  # true: same value, or another value denied
+                kinds["denial" if f.negated else "restatement"] += 1
+            if s[0] == "question":
+                answer = back[i + 1][1]
+                assert (answer.subjects, answer.attr, answer.negated) == ((s[1],), s[2], False)
+                kinds["question"] += 1
+    assert min(kinds.values()) > 50, kinds
+
+
+def test_bilingual_documents_tell_a_scene_in_two_languages(tmp_path):
+    """A bilingual document tells its scene in one language and re-tells it in the pivot (either way round)."""
+    import random
+
+    from minilm_repro.data.synthetic.corpus import write_corpus
+    from minilm_repro.data.synthetic.scenes import World
+
+    l0, l1 = make_languages(2, seed=5)[:2]
+    vocab = {lang.code: {w for w in lang.words.values() if w} for lang in (l0, l1)}
+
+    def language(line: str) -> str:
+        words = {w.strip(".?").lower() for w in line.split()}
+        hits = {code: len(words & v) for code, v in vocab.items()}
+        return max(hits, key=hits.get)
+
+    stats = write_corpus(tmp_path / "l1.txt", random.Random(1), World.build(5), l1, 200, pivot=l0, bilingual=0.5)
+    docs = [d.splitlines() for d in (tmp_path / "l1.txt").read_text().split("\n\n")]
+    mixed = [d for d in docs if len({language(line) for line in d}) == 2]
+    assert len(docs) == 200 and 70 < stats["bilingual"] < 130 and len(mixed) == stats["bilingual"]
+    firsts = Counter(language(d[0]) for d in mixed)
+    assert firsts["l0"] > 20 and firsts["l1"] > 20  # both directions
+    names = set(World.build(5).people)
+    for d in mixed:  # the same people in both halves
+        switch = next(i for i, line in enumerate(d) if language(line) != language(d[0]))
+        who = [{w.strip(".?") for line in half for w in line.split()} & names for half in (d[:switch], d[switch:])]
+        assert who[0] == who[1]
+    with pytest.raises(ValueError, match="pivot"):
+        write_corpus(tmp_path / "x.txt", random.Random(1), World.build(5), l1, 2, bilingual=0.5)

@@ -46,13 +46,15 @@ HIDDEN_LABEL_SPLITS = {"test", "test_matched", "test_mismatched"}  # GLUE only
 class SyntheticConfig:
     """What to generate. ``scale`` multiplies every task size; ``sizes`` overrides single splits
     (``{"mnli": {"train": 5000}}``); ``multi_decay``: each further language gets that fraction of
-    the previous one's documents."""
+    the previous one's documents; ``bilingual``: the share of the documents of each language but
+    language 0 that are told in it and re-told in language 0, or the reverse (see :mod:`.corpus`)."""
 
     seed: int = 13
     languages: int = 4
     mono_documents: int = 8000
     multi_documents: int = 8000
     multi_decay: float = 0.5
+    bilingual: float = 0.3
     scale: float = 1.0
     sizes: dict = dataclasses.field(default_factory=dict)
     tasks: list = dataclasses.field(default_factory=lambda: list(GENERATORS))
@@ -71,8 +73,9 @@ class SyntheticConfig:
             if task not in DEFAULT_SIZES or not set(splits) <= set(DEFAULT_SIZES[task]):
                 raise ValueError(f"benchmark config: sizes.{task} {sorted(splits)}: known tasks and splits are "
                                  f"{ {t: sorted(s) for t, s in DEFAULT_SIZES.items()} }")
-        if cfg.languages < 2 or not 0 < cfg.multi_decay <= 1 or cfg.scale <= 0:
-            raise ValueError("benchmark config: need languages >= 2, 0 < multi_decay <= 1 and scale > 0")
+        if cfg.languages < 2 or not 0 < cfg.multi_decay <= 1 or cfg.scale <= 0 or not 0 <= cfg.bilingual <= 1:
+            raise ValueError("benchmark config: need languages >= 2, 0 < multi_decay <= 1, scale > 0 and "
+                             "0 <= bilingual <= 1")
         return cfg
 
     def size(self, task: str, split: str) -> int:
@@ -111,7 +114,8 @@ def generate_benchmark(out_dir: str | Path, cfg: SyntheticConfig) -> dict:
     for i, lang in enumerate(langs):
         docs = max(int(cfg.multi_documents * cfg.multi_decay ** i), 1)
         rng = random.Random(f"{cfg.seed}/corpus/multi/{lang.code}")
-        manifest["corpus"]["multi"][lang.code] = write_corpus(out / f"corpus/multi/{lang.code}.txt", rng, world, lang, docs)
+        manifest["corpus"]["multi"][lang.code] = write_corpus(out / f"corpus/multi/{lang.code}.txt", rng, world, lang,
+                                                              docs, pivot=langs[0], bilingual=cfg.bilingual if i else 0.0)
     datasets.disable_progress_bars()
     for task in cfg.tasks:
         counts = manifest["counts"].setdefault(task, {})

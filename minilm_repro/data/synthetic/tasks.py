@@ -201,8 +201,11 @@ def qnli(rng: random.Random, world: World, langs: list[Language], n: int) -> dic
 # ----------------------------------------------------------------------------- inference
 
 
-def sample_nli(rng: random.Random, world: World, genre: str) -> tuple[list, list, int]:
-    """(premise specs, hypothesis specs, label) for one of the genres "simple", "coord", "plural"."""
+def sample_nli(rng: random.Random, world: World, genre: str, two_class: bool = False) -> tuple[list, list, int]:
+    """(premise specs, hypothesis specs, label) for one of the genres "simple", "coord", "plural".
+
+    Labels are drawn uniformly; ``two_class`` (RTE) draws entailment half the time, so that
+    entailment and not-entailment are balanced as in the real RTE."""
     if genre == "plural":
         scene = sample_scene(rng, world, 2, (1, 2))
         p, q = tuple(scene)
@@ -221,7 +224,10 @@ def sample_nli(rng: random.Random, world: World, genre: str) -> tuple[list, list
             a = rng.choice(free)
             denied.append((p, a, rng.choice(world.values(a))))
             premise.insert(rng.randrange(len(premise) + 1), ("fact", Fact((p,), a, denied[0][2], True)))
-    label = rng.choice((ENTAILMENT, NEUTRAL, CONTRADICTION))
+    if two_class:
+        label = ENTAILMENT if rng.random() < 0.5 else rng.choice((NEUTRAL, CONTRADICTION))
+    else:
+        label = rng.choice((ENTAILMENT, NEUTRAL, CONTRADICTION))
     if label != NEUTRAL:
         use_denied = denied and rng.random() < 0.3
         p, a, v = rng.choice(denied if use_denied else known)
@@ -249,7 +255,7 @@ def sample_nli(rng: random.Random, world: World, genre: str) -> tuple[list, list
 def _nli_rows(rng, world, lang, n, genres, columns=("premise", "hypothesis"), two_class=False, idx=True):
     rows = []
     for i in range(n):
-        premise, hyp, label = sample_nli(rng, world, rng.choice(genres))
+        premise, hyp, label = sample_nli(rng, world, rng.choice(genres), two_class)
         if two_class:
             label = 0 if label == ENTAILMENT else 1
         row = {columns[0]: text(lang, premise), columns[1]: text(lang, hyp), "label": label}
