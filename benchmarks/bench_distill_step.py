@@ -10,7 +10,8 @@ construction included) is its own:
   projection of its input hidden states), full student forward, plain autograd KL, fp32;
 * ``ours``: :class:`minilm_repro.distill.DistillationLoss`: SDPA everywhere, Q/K/V captured by
   hooks, both forwards stopped after the captured layer, fused chunked KL, teacher under
-  ``--dtype`` autocast (student under ``--student-dtype``).
+  ``--dtype`` autocast (student under ``--student-dtype``). The defaults (both bf16) are what the
+  distill stage runs on a CPU with ``teacher_precision: bf16`` and ``optim.bf16: "yes"``.
 
 A third subprocess (``check``) computes both losses and the student's gradients in fp32 on the
 same weights and batch and prints their differences. Dropout is 0 in both models, so the two
@@ -191,7 +192,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
     p.add_argument("--warmup", type=int, default=2, help="untimed first steps (oneDNN kernel set-up)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="autocast dtype of our teacher forward")
-    p.add_argument("--student-dtype", choices=sorted(DTYPES), default="fp32",
+    p.add_argument("--student-dtype", choices=sorted(DTYPES), default="bf16",
                    help="autocast dtype of our student forward (relations stay fp32)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=2, help="subprocess runs per variant, alternating")

@@ -35,7 +35,7 @@ class OptimConfig:
     save_steps: int = 1000
     logging_steps: int = 50
     seed: int = 42
-    bf16: str = "auto"  # "auto" (bf16 on a CUDA device that supports it) | "yes" | "no"
+    bf16: str = "auto"  # "auto" (bf16 on a CUDA device that supports it) | "yes" (also on CPU) | "no"
 
     def __post_init__(self):
         if self.bf16 not in ("auto", "yes", "no"):
@@ -75,14 +75,18 @@ def device_batch_and_accumulation(global_batch: int, max_device_batch: int, worl
 
 
 def use_bf16(setting: str) -> bool:
+    """bf16 mixed precision for the Trainer: "auto" = on a CUDA GPU that supports it; "yes" = also
+    on a CPU (torch's CPU autocast; fast on CPUs with bf16 units, e.g. AVX512-BF16 or AMX)."""
     import torch
 
     if setting == "no":
         return False
-    cuda_bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
-    if setting == "yes" and not cuda_bf16:
-        raise ConfigError("bf16: 'yes' needs a CUDA device with bf16 support; use 'auto' or 'no'")
-    return cuda_bf16
+    if torch.cuda.is_available():
+        cuda_bf16 = torch.cuda.is_bf16_supported()
+        if setting == "yes" and not cuda_bf16:
+            raise ConfigError("bf16: 'yes' but this CUDA device has no bf16 support; use 'auto' or 'no'")
+        return cuda_bf16
+    return setting == "yes"
 
 
 def trainer_arguments(workdir: str | Path, global_batch: int, max_device_batch: int, bf16: str, **kwargs):
