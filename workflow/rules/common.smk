@@ -73,8 +73,14 @@ def tokenizer_dir(track_name, key):
     return f"{RESULTS}/{track_name}/tokenizer" if key == "track" else model_dir(track_name, key)
 
 
+def as_json(obj) -> str:
+    """A stage's JSON argument; keys sorted, so that the same settings in another key order (a
+    re-saved config file) are the same Snakemake params and rerun nothing."""
+    return json.dumps(obj, sort_keys=True)
+
+
 def tags(**kw):
-    return json.dumps({k: v for k, v in kw.items() if v is not None})
+    return as_json({k: v for k, v in kw.items() if v is not None})
 
 
 # ---- fine-tuning grid ------------------------------------------------------------------------

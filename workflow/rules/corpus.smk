@@ -32,7 +32,7 @@ def tokenizer_command(wildcards, output):
     spec = track(wildcards)["tokenizer"]
     if "train" in spec:
         files = " ".join(corpus_text_files(wildcards))
-        return f"minilm-repro train-tokenizer --text {files} --out {output} --config '{json.dumps(spec['train'])}'"
+        return f"minilm-repro train-tokenizer --text {files} --out {output} --config '{as_json(spec['train'])}'"
     return f"minilm-repro export-tokenizer --model {model_dir(wildcards.track, 'teacher')} --out {output}"
 
 
@@ -53,11 +53,11 @@ rule tokenizer:
 
 def corpus_config(wildcards):
     c = {k: v for k, v in track(wildcards)["corpus"].items() if k != "text"}
-    return json.dumps(c)
+    return as_json(c)
 
 
 def corpus_hub_json(wildcards):
-    return json.dumps(track(wildcards)["corpus"]["text"]["hub"])
+    return as_json(track(wildcards)["corpus"]["text"]["hub"])
 
 
 def corpus_files_arg(wildcards):

@@ -7,7 +7,7 @@ if "benchmark" in config:
         output:
             directory(BENCHMARK_DIR),
         params:
-            cfg=json.dumps(config["benchmark"]),
+            cfg=as_json(config["benchmark"]),
         log:
             f"{RESULTS}/logs/generate_benchmark.log",
         benchmark:

@@ -8,7 +8,7 @@ def distill_teacher_dir(wildcards):
 def distill_config(wildcards):
     spec = dict(students(wildcards.track)[wildcards.model])
     spec.pop("teacher")
-    return json.dumps(spec)
+    return as_json(spec)
 
 
 def distill_teacher_name(wildcards):

@@ -6,7 +6,7 @@ def features_config(wildcards):
     s = ft_settings(wildcards.task)
     if int(wildcards.maxlen) != s["max_length"]:
         raise ValueError(f"features for {wildcards.task} requested at length {wildcards.maxlen}, config says {s['max_length']}")
-    return json.dumps({
+    return as_json({
         "task": wildcards.task, "languages": s.get("languages", config["languages"]), "train_language": config["train_language"],
         "max_length": s["max_length"], "doc_stride": s["doc_stride"],
         "cross_language": config["finetune"].get("cross_language", False),
@@ -46,7 +46,7 @@ def finetune_config(wildcards):
     lr, epochs = parse_grid_point(wildcards.gp)
     cfg = {k: s[k] for k in FT_STAGE_KEYS if k in s}
     cfg.update(task=wildcards.task, lr=lr, epochs=epochs, seed=int(wildcards.seed))
-    return json.dumps(cfg)
+    return as_json(cfg)
 
 
 def finetune_features(wildcards):

@@ -20,7 +20,7 @@ def speed_features(wildcards):
 
 
 def speed_config(wildcards):
-    return json.dumps({k: v for k, v in track(wildcards)["speed"].items() if k != "task"})
+    return as_json({k: v for k, v in track(wildcards)["speed"].items() if k != "task"})
 
 
 rule speed:
@@ -61,7 +61,7 @@ rule tables:
         ),
     params:
         out=f"{RESULTS}/tables",
-        references=json.dumps({t: config["tracks"][t].get("reference", {}) for t in TRACKS}),
+        references=as_json({t: config["tracks"][t].get("reference", {}) for t in TRACKS}),
     log:
         f"{RESULTS}/logs/tables.log",
     shell:

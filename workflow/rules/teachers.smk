@@ -3,7 +3,7 @@
 
 
 def pretrain_teacher_config(wildcards):
-    return json.dumps(track(wildcards)["teacher"]["pretrain"])
+    return as_json(track(wildcards)["teacher"]["pretrain"])
 
 
 rule pretrain_teacher:
@@ -67,7 +67,7 @@ def scratch_config(wildcards):
     like = students(wildcards.track).get(spec["like"])
     if like is None:
         raise ValueError(f"tracks.{wildcards.track}.scratch.like = {spec['like']!r}: not a student of this track")
-    return json.dumps({"shape": like["shape"], "optim": spec["optim"]})
+    return as_json({"shape": like["shape"], "optim": spec["optim"]})
 
 
 rule pretrain_scratch:
