@@ -98,3 +98,18 @@ def test_key_order_of_the_config_does_not_change_any_job(tmp_path):
         # as token multisets: aggregate rules list their inputs in config order, which is no rerun trigger
         commands.append(sorted(" ".join(sorted(ln.replace(str(tmp_path / name), "<wd>").split())) for ln in lines))
     assert len(commands[0]) > 50 and commands[0] == commands[1]
+
+
+def test_cli_command_map_matches_what_each_stage_registers():
+    import argparse
+    import importlib
+
+    from minilm_repro.cli import STAGE_COMMANDS, build_parser
+
+    for module, commands in STAGE_COMMANDS.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(sub)
+        assert tuple(sub.choices) == commands, module
+    parser = build_parser(["finetune", "--help"])
+    assert set(parser._subparsers._group_actions[0].choices) == {"finetune"}
+    assert len(build_parser(["--help"])._subparsers._group_actions[0].choices) == sum(map(len, STAGE_COMMANDS.values()))
