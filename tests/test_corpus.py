@@ -173,3 +173,30 @@ def test_corpus_stats_cli(tmp_path, wordpiece_dir, capsys):
     assert set(shown["token_share"]) == {"en", "de"} and np.isclose(sum(shown["token_share"].values()), 1.0)
     assert shown["blocks"] == sum(shown["blocks_by_lang"].values()) == len(load_corpus(tmp_path / "c"))
     assert shown["tokens"] == sum(len(x) for x in load_corpus(tmp_path / "c")["input_ids"])
+
+
+def test_wordpiece_training_gives_the_same_tokenizer_in_every_process(tmp_path):
+    """The tokenizers trainer numbers ``##`` pieces in hash-map order (random per process)."""
+    import subprocess
+    import sys
+
+    from minilm_repro.data.synthetic import SyntheticConfig, generate_benchmark
+
+    generate_benchmark(tmp_path / "bench", SyntheticConfig(seed=5, tasks=["sst2"], scale=0.01, mono_documents=300,
+                                                           multi_documents=10))
+    corpus = tmp_path / "bench" / "corpus" / "mono" / "l0.txt"
+    code = ("import sys; from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer; "
+            "train_tokenizer([sys.argv[1]], TokenizerConfig(kind='wordpiece', vocab_size=300, max_position=64), sys.argv[2])")
+    outs = [tmp_path / f"tok{i}" for i in range(3)]
+    for out in outs:
+        subprocess.run([sys.executable, "-c", code, str(corpus), str(out)], check=True)
+    files = {(out / "tokenizer.json").read_bytes() for out in outs}
+    assert len(files) == 1
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(outs[0])
+    vocab = tok.get_vocab()
+    assert len(vocab) == 300 and all(vocab[s] == i for i, s in enumerate(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    assert {t.content for t in tok.added_tokens_decoder.values()} == {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
+    words = corpus.read_text(encoding="utf-8").split()[:200]
+    assert "[UNK]" not in tok.tokenize(" ".join(words))

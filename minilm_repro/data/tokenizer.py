@@ -36,19 +36,48 @@ def _check_files(files: list[str]) -> list[str]:
     return [str(f) for f in files]
 
 
+def _continuing_pieces(files: list[str], normalizer, pre_tokenizer, prefix: str = "##") -> list[str]:
+    """``##c`` for every character that follows another inside a word, sorted.
+
+    Works on the distinct whitespace-separated chunks of the files (the normaliser and the
+    pre-tokeniser act within them), so it costs one pass of ``str.split`` over the text."""
+    chunks: set[str] = set()
+    for path in files:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                chunks.update(line.split())
+    chars: set[str] = set()
+    for chunk in chunks:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(chunk)):
+            chars.update(word[1:])
+    return sorted(prefix + c for c in chars)
+
+
 def train_wordpiece(files: list[str], cfg: TokenizerConfig):
+    """WordPiece in BERT's layout, the same vocabulary and ids for the same files in every run.
+
+    The ``tokenizers`` trainer creates the ``##c`` pieces in hash-map order, which changes from
+    process to process, and breaks ties between equally frequent merges by those ids: the same
+    corpus gives other ids and even other tokens (huggingface/tokenizers#1794, open). Handing it
+    the sorted ``##c`` pieces up front as reserved tokens fixes every id; they are made plain
+    vocabulary entries again afterwards."""
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import BertTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=cfg.lowercase, clean_text=True, handle_chinese_chars=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.decoder = decoders.WordPiece()
+    normalizer = normalizers.BertNormalizer(lowercase=cfg.lowercase, clean_text=True, handle_chinese_chars=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    pieces = _continuing_pieces(files, normalizer, pre_tokenizer)
+    trained = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    trained.normalizer, trained.pre_tokenizer = normalizer, pre_tokenizer
     trainer = trainers.WordPieceTrainer(
-        vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, special_tokens=specials
+        vocab_size=cfg.vocab_size, min_frequency=cfg.min_frequency, special_tokens=specials + pieces
     )
-    tok.train(files, trainer)
+    trained.train(files, trainer)
+    vocab = trained.get_vocab(with_added_tokens=False)
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", continuing_subword_prefix="##"))
+    tok.normalizer, tok.pre_tokenizer, tok.decoder = normalizer, pre_tokenizer, decoders.WordPiece()
+    tok.add_special_tokens(specials)
     cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls), ("[SEP]", sep)]
