@@ -175,8 +175,9 @@ def test_corpus_stats_cli(tmp_path, wordpiece_dir, capsys):
     assert shown["tokens"] == sum(len(x) for x in load_corpus(tmp_path / "c")["input_ids"])
 
 
-def test_wordpiece_training_gives_the_same_tokenizer_in_every_process(tmp_path):
-    """The tokenizers trainer numbers ``##`` pieces in hash-map order (random per process)."""
+def test_tokenizer_training_gives_the_same_files_in_every_process(tmp_path):
+    """The tokenizers trainer numbers ``##`` pieces in hash-map order (random per process);
+    sentencepiece records its (temporary) output path in the model file."""
     import subprocess
     import sys
 
@@ -192,6 +193,11 @@ def test_wordpiece_training_gives_the_same_tokenizer_in_every_process(tmp_path):
         subprocess.run([sys.executable, "-c", code, str(corpus), str(out)], check=True)
     files = {(out / "tokenizer.json").read_bytes() for out in outs}
     assert len(files) == 1
+    spm = [tmp_path / f"spm{i}" for i in range(2)]
+    for out in spm:
+        subprocess.run([sys.executable, "-c", code.replace("'wordpiece'", "'sentencepiece'"), str(corpus), str(out)],
+                       check=True)
+    assert len({(out / "sentencepiece.bpe.model").read_bytes() for out in spm}) == 1
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(outs[0])

@@ -7,7 +7,6 @@ teacher's tokenizer from its checkpoint instead.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -106,8 +105,9 @@ def train_sentencepiece(files: list[str], cfg: TokenizerConfig, keep_model_in: P
         proto = sentencepiece_model_pb2.ModelProto()
         proto.ParseFromString(prefix.with_suffix(".model").read_bytes())
         if keep_model_in is not None:
+            proto.trainer_spec.model_prefix = "sentencepiece.bpe"  # not the temporary path: same bytes every run
             keep_model_in.mkdir(parents=True, exist_ok=True)
-            shutil.copy(prefix.with_suffix(".model"), keep_model_in / "sentencepiece.bpe.model")
+            (keep_model_in / "sentencepiece.bpe.model").write_bytes(proto.SerializeToString())
     # spm ids 0..2 are unk/bos/eos; XLM-R puts <s> <pad> </s> <unk> first (fairseq order)
     vocab = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
     vocab += [(p.piece, p.score) for p in proto.pieces[3:]]
