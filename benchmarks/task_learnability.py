@@ -10,7 +10,7 @@ For each task, on its dev split(s), prints:
   a value of the asked attribute (what a bag of words can know: the question's type);
 * ``tiny``: a 2-layer, 128-wide model with NO pretraining (BERT with the WordPiece tokenizer;
   XLM-R with the sentencepiece tokenizer for XNLI/MLQA), fine-tuned with this project's own
-  ``tokenize-task`` + ``finetune`` code (HF Trainer) at smoke scale (lr 1e-3, 2 epochs, batch 32);
+  ``tokenize-task`` + ``finetune`` code (HF Trainer) with one setting for every task (default lr 1e-3, 2 epochs, batch 32; the smoke profile tunes them per task);
 * ``teacher``: the smoke teacher, 4x128 pretrained here with masked LM on the benchmark's own corpus
   (mono or multi track, the smoke profile's tokenizer, blocks, steps and optimiser), fine-tuned the
   same way: pretraining should clearly beat ``tiny``.
@@ -195,10 +195,10 @@ def main() -> None:
                    help="more SyntheticConfig fields as JSON, e.g. '{\"sizes\": {\"mnli\": {\"train\": 9000}}}'")
     p.add_argument("--tasks", nargs="*", default=["cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte",
                                                     "squad_v2", "xnli", "mlqa"])
-    p.add_argument("--epochs", type=float, default=2, help="fine-tuning epochs (smoke: 2)")
-    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate (smoke: 1e-3)")
+    p.add_argument("--epochs", type=float, default=2, help="fine-tuning epochs, one for every task (smoke.yaml sets them per task: 2-4)")
+    p.add_argument("--lr", type=float, default=1e-3, help="fine-tuning learning rate, one for every task (smoke.yaml: 1e-3, 3e-4 for the NLI tasks)")
     p.add_argument("--teacher-steps", type=int, default=600,
-                   help="MLM steps of the pretrained 4x128 teacher (smoke: 600); 0: no teacher column")
+                   help="MLM steps of the pretrained 4x128 teacher (smoke.yaml: 1000); 0: no teacher column")
     p.add_argument("--no-model", action="store_true", help="baselines only (seconds)")
     args = p.parse_args()
 
