@@ -13,7 +13,11 @@ Three steps, each streaming, so memory stays flat as the corpus grows (benchmark
 
 1. *Tokenise*: each file streams through in parts of ``batch_size`` documents; the fast tokenizer
    encodes a part in one batch, in ``num_proc`` worker processes, and the part's packed blocks go
-   to their own Arrow file in the work directory (:mod:`minilm_repro.data.packing`).
+   to their own Arrow file in the work directory (:mod:`minilm_repro.data.packing`). With the word
+   cache (``word_cache``; by default on for tokenizers known to decompose at spaces: BERT's
+   WordPiece, XLM-R's sentencepiece) a worker tokenises each distinct ' '-separated chunk once and
+   assembles sentences from the cached ids: the same ids as whole sentences, checked on a sample
+   of every file's first part; stats.json records the mode.
 2. *Sample* (multilingual): blocks per language follow q_i = p_i^alpha / sum_j p_j^alpha over the
    languages' block shares p_i, total unchanged (XLM-R); a language drawn more often than it has
    blocks repeats them, one fresh permutation per pass.
@@ -49,6 +53,7 @@ from minilm_repro.data import packing
 # bump when the part files' content or layout changes: old work directories are then rebuilt
 PART_FORMAT = 1
 CHUNK_ROWS = 1024  # blocks per write when assembling the output (bigger chunks grow the allocator)
+VERIFY_SENTENCES = 256  # sentences of each file's first part checked against whole-sentence ids (word cache)
 
 
 @dataclasses.dataclass
@@ -56,7 +61,10 @@ class CorpusConfig:
     """``max_seq_len``: tokens per block including [CLS]/[SEP]; ``alpha``: sampling exponent (None:
     natural proportions); ``batch_size``: documents per part (one tokeniser batch, the unit of
     resumption); ``num_proc``: tokenising processes (started with ``spawn``: a calling script needs the
-    ``if __name__ == "__main__"`` guard); ``num_shards``: output files."""
+    ``if __name__ == "__main__"`` guard); ``num_shards``: output files; ``word_cache``: tokenise each
+    distinct space-separated chunk once per worker (:class:`~minilm_repro.data.packing.WordCache`;
+    same ids, less work on repetitive text): None chooses it for the tokenizers known to decompose at
+    spaces, true requires it (an error for any other tokenizer), false never uses it."""
 
     max_seq_len: int = 512
     alpha: float | None = None
@@ -64,6 +72,7 @@ class CorpusConfig:
     num_proc: int = 1
     batch_size: int = 1000
     num_shards: int = 1
+    word_cache: bool | None = None
 
     def __post_init__(self):
         if self.max_seq_len < 8:
@@ -73,6 +82,8 @@ class CorpusConfig:
         for name in ("num_proc", "batch_size", "num_shards"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"corpus.{name} must be >= 1, got {getattr(self, name)}")
+        if self.word_cache not in (None, True, False):
+            raise ConfigError(f"corpus.word_cache must be true, false or null (auto), got {self.word_cache!r}")
 
 
 def corpus_features():
@@ -116,31 +127,44 @@ def _file_sha256(path: Path) -> str:
 class _PartTokenizer:
     """Tokenises parts in this process (``num_proc`` 1) or in worker processes, at most two per worker queued."""
 
-    def __init__(self, tokenizer_json: str, cls_id: int, sep_id: int, budget: int, num_proc: int):
-        self.args = (tokenizer_json, cls_id, sep_id, budget)
+    def __init__(self, tokenizer_json: str, cls_id: int, sep_id: int, budget: int, num_proc: int, word_cache: bool,
+                 work: Path):
+        self.args = (tokenizer_json, cls_id, sep_id, budget, word_cache)
         self.num_proc = num_proc
+        self.work = work
         self.pending: set = set()
         self.pool = None
         self.backend = None
+        self.cache = None
 
     def __enter__(self):
         if self.num_proc > 1:
+            # workers read the tokenizer from a file: as an argument it would make each spawn wait on a pipe
+            # until that worker's interpreter has started (the main process could read text meanwhile)
+            self.work.mkdir(parents=True, exist_ok=True)
+            tok_file = self.work / "tokenizer.json"
+            tmp = tok_file.with_name(tok_file.name + ".tmp")
+            tmp.write_text(self.args[0], encoding="utf-8")
+            os.replace(tmp, tok_file)
             self.pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=packing.init_worker, initargs=self.args)
+                                            initializer=packing.init_worker, initargs=(str(tok_file), *self.args[1:]))
         else:
             self.backend = packing.load_backend(self.args[0])
+            self.cache = packing.WordCache(self.backend) if self.args[4] else None
         return self
 
-    def add(self, path: Path, documents: list[list[str]]) -> None:
+    def add(self, path: Path, documents: list[list[str]], verify: int = 0) -> None:
+        """Queue one part; ``verify``: sentences of it to check against whole-sentence tokenisation (word cache)."""
         if self.pool is None:
-            _, cls_id, sep_id, budget = self.args
-            packing.write_part(path, packing.pack_documents(self.backend, documents, cls_id, sep_id, budget))
+            _, cls_id, sep_id, budget, _ = self.args
+            packing.write_part(path, packing.pack_documents(self.backend, documents, cls_id, sep_id, budget,
+                                                            cache=self.cache, verify=verify))
             return
         if len(self.pending) >= 2 * self.num_proc:
             done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
             for future in done:
                 future.result()
-        self.pending.add(self.pool.submit(packing.tokenize_part, path, documents))
+        self.pending.add(self.pool.submit(packing.tokenize_part, path, documents, verify))
 
     def finish(self) -> None:
         for future in self.pending:
@@ -175,7 +199,7 @@ def _tokenize_language(path: Path, lang_dir: Path, key: dict, batch_size: int, p
         count += 1
         part = lang_dir / f"part-{i:06d}.arrow"
         if not part.is_file():
-            parts.add(part, documents)
+            parts.add(part, documents, verify=VERIFY_SENTENCES if i == 0 else 0)
     if count == 0:
         raise ValueError(f"corpus file {path} holds no text (only blank lines); remove it or fill it")
     _write_json(lang_dir / "parts.json", {"parts": count})
@@ -294,6 +318,16 @@ def _tokenizer_json(tokenizer) -> str:
     return backend.to_str()
 
 
+def word_cache_mode(tok_json: str, word_cache: bool | None) -> bool:
+    """Whether to tokenise through the word cache: ``word_cache`` (true, false, None = auto) against
+    what :func:`~minilm_repro.data.packing.word_cache_support` knows of the tokenizer."""
+    reason = packing.word_cache_support(tok_json)
+    if word_cache and reason is not None:
+        raise ConfigError(f"corpus.word_cache: true, but this tokenizer is not known to decompose at spaces ({reason}); "
+                          f"set word_cache to null (auto) or false")
+    return reason is None if word_cache is None else word_cache
+
+
 def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, out_dir: str | Path,
                    work_dir: str | Path | None = None, keep_work: bool = False) -> dict:
     """Tokenise, pack and (multilingual) re-sample ``text_files`` into ``out_dir``; return its stats.
@@ -318,8 +352,9 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     packing_key = {"format": PART_FORMAT, "max_seq_len": cfg.max_seq_len, "batch_size": cfg.batch_size,
                    "tokenizer_sha256": hashlib.sha256(tok_json.encode()).hexdigest(),
                    "cls_id": tokenizer.cls_token_id, "sep_id": tokenizer.sep_token_id}
+    use_cache = word_cache_mode(tok_json, cfg.word_cache)
     with _PartTokenizer(tok_json, tokenizer.cls_token_id, tokenizer.sep_token_id, cfg.max_seq_len - 2,
-                        cfg.num_proc) as parts:
+                        cfg.num_proc, use_cache, work) as parts:
         for f in files:
             key = {**packing_key, "text_sha256": _file_sha256(f)}
             _tokenize_language(f, work / f.stem, key, cfg.batch_size, parts)
@@ -331,7 +366,8 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     tmp_out = out_dir.parent / f".{out_dir.name}.tmp"
     shutil.rmtree(tmp_out, ignore_errors=True)
     stats = _write_shards(tmp_out, part_files, selected, rng, cfg.num_shards)
-    stats.update(blocks_before_sampling=sizes, max_seq_len=cfg.max_seq_len, alpha=cfg.alpha, seed=cfg.seed)
+    stats.update(blocks_before_sampling=sizes, max_seq_len=cfg.max_seq_len, alpha=cfg.alpha, seed=cfg.seed,
+                 word_cache=use_cache)
     _write_json(tmp_out / "stats.json", stats)
     if out_dir.exists():
         shutil.rmtree(out_dir)
