@@ -210,12 +210,13 @@ def test_prepare_corpus_same_bytes_with_and_without_the_cache(tokenizers, texts,
     base = dict(max_seq_len=48, batch_size=40, alpha=0.7, seed=3, num_shards=2)
     runs = {}
     for label, extra in (("off", dict(word_cache=False)), ("on", dict(word_cache=True)), ("auto", {}),
-                         ("on2", dict(word_cache=True, num_proc=2))):
-        stats = prepare_corpus(files, tok, CorpusConfig(**base, **extra), tmp_path / label)
+                         ("on2", dict(word_cache=True, num_proc=2)),
+                         ("one_part", dict(word_cache=True, num_proc=2, batch_size=10**6))):  # in this process
+        stats = prepare_corpus(files, tok, CorpusConfig(**{**base, **extra}), tmp_path / label)
         runs[label] = (_digests(tmp_path / label), stats)
     assert runs["off"][1]["word_cache"] is False
     assert runs["on"][1]["word_cache"] is True and runs["auto"][1]["word_cache"] is True
-    for label in ("on", "auto", "on2"):
+    for label in ("on", "auto", "on2", "one_part"):
         assert runs[label][0] == runs["off"][0]
         assert {k: v for k, v in runs[label][1].items() if k != "word_cache"} == \
                {k: v for k, v in runs["off"][1].items() if k != "word_cache"}
@@ -223,3 +224,33 @@ def test_prepare_corpus_same_bytes_with_and_without_the_cache(tokenizers, texts,
     # and the blocks are those of one tokenizer call per sentence
     ids = load_corpus(tmp_path / "on")["input_ids"]
     assert all(b[0] == tok.cls_token_id and b[-1] == tok.sep_token_id for b in ids)
+
+
+def _read_documents_per_line(path):
+    """The reference reader: one line at a time."""
+    docs, sentences = [], []
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            line = raw.decode("utf-8").strip()
+            if line:
+                sentences.append(line)
+            elif sentences:
+                docs.append(sentences)
+                sentences = []
+    return docs + ([sentences] if sentences else [])
+
+
+@pytest.mark.parametrize("block", [1, 7, 100, 1 << 22])
+def test_block_reader_matches_the_per_line_reader(tmp_path, monkeypatch, block):
+    from minilm_repro.data import corpus
+
+    monkeypatch.setattr(corpus, "READ_BLOCK", block)
+    text = tmp_path / "x.txt"
+    lines = ["\ufeffbom line", "crlf line\r", "", "  ", "x\x1cy \x85 z\u2028w", "é à 東京", "", "", "\t\x1f", "last"]
+    text.write_bytes("\n".join(lines).encode("utf-8"))  # no final newline
+    assert list(corpus.read_documents(text)) == _read_documents_per_line(text)
+    text.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    assert list(corpus.read_documents(text)) == _read_documents_per_line(text)
+    text.write_bytes("\n".join(lines).encode("utf-8") + b"\nok\n\xff bad\n")
+    with pytest.raises(ValueError, match=r"x\.txt, line 12: not UTF-8 text"):
+        list(corpus.read_documents(text))

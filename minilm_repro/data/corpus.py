@@ -53,6 +53,7 @@ from minilm_repro.data import packing
 # bump when the part files' content or layout changes: old work directories are then rebuilt
 PART_FORMAT = 1
 CHUNK_ROWS = 1024  # blocks per write when assembling the output (bigger chunks grow the allocator)
+READ_BLOCK = 1 << 22  # bytes of text decoded at a time
 VERIFY_SENTENCES = 256  # sentences of each file's first part checked against whole-sentence ids (word cache)
 
 
@@ -96,19 +97,33 @@ def corpus_features():
 
 
 def read_documents(path: str | Path):
-    """Yield each document of a text file as its list of sentences (stripped, non-empty lines), streaming."""
+    """Yield each document of a text file as its list of sentences (stripped, non-empty lines), streaming.
+
+    Lines end at b"\\n" only (not at the other characters ``str.splitlines`` knows); they are decoded
+    a few MiB at a time."""
     sentences: list[str] = []
+    number = 0  # lines before the block
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, 1):
+        while block := fh.readlines(READ_BLOCK):
             try:
-                line = raw.decode("utf-8").strip()
-            except UnicodeDecodeError as exc:
-                raise ValueError(f"{path}, line {number}: not UTF-8 text ({exc.reason}); re-encode the file as UTF-8") from None
-            if line:
-                sentences.append(line)
-            elif sentences:
-                yield sentences
-                sentences = []
+                lines = b"".join(block).decode("utf-8").split("\n")
+            except UnicodeDecodeError:
+                for k, raw in enumerate(block, number + 1):
+                    try:
+                        raw.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        raise ValueError(f"{path}, line {k}: not UTF-8 text ({exc.reason}); re-encode the file as UTF-8") from None
+                raise
+            if block[-1].endswith(b"\n"):
+                lines.pop()  # the empty string after the block's last newline
+            number += len(block)
+            for line in lines:
+                line = line.strip()
+                if line:
+                    sentences.append(line)
+                elif sentences:
+                    yield sentences
+                    sentences = []
     if sentences:
         yield sentences
 
@@ -125,7 +140,10 @@ def _file_sha256(path: Path) -> str:
 
 
 class _PartTokenizer:
-    """Tokenises parts in this process (``num_proc`` 1) or in worker processes, at most two per worker queued."""
+    """Tokenises parts in this process (``num_proc`` 1) or in worker processes, at most two per worker queued.
+
+    With ``num_proc`` > 1 the workers start with the second part: a corpus of one part is tokenised
+    in this process, without the cost of starting them (a few tenths of a second)."""
 
     def __init__(self, tokenizer_json: str, cls_id: int, sep_id: int, budget: int, num_proc: int, word_cache: bool,
                  work: Path):
@@ -134,39 +152,56 @@ class _PartTokenizer:
         self.work = work
         self.pending: set = set()
         self.pool = None
+        self.held = None  # the first part, until a second one shows that workers are worth starting
         self.backend = None
         self.cache = None
 
     def __enter__(self):
-        if self.num_proc > 1:
-            # workers read the tokenizer from a file: as an argument it would make each spawn wait on a pipe
-            # until that worker's interpreter has started (the main process could read text meanwhile)
-            self.work.mkdir(parents=True, exist_ok=True)
-            tok_file = self.work / "tokenizer.json"
-            tmp = tok_file.with_name(tok_file.name + ".tmp")
-            tmp.write_text(self.args[0], encoding="utf-8")
-            os.replace(tmp, tok_file)
-            self.pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
-                                            initializer=packing.init_worker, initargs=(str(tok_file), *self.args[1:]))
-        else:
-            self.backend = packing.load_backend(self.args[0])
-            self.cache = packing.WordCache(self.backend) if self.args[4] else None
         return self
 
-    def add(self, path: Path, documents: list[list[str]], verify: int = 0) -> None:
-        """Queue one part; ``verify``: sentences of it to check against whole-sentence tokenisation (word cache)."""
-        if self.pool is None:
-            _, cls_id, sep_id, budget, _ = self.args
-            packing.write_part(path, packing.pack_documents(self.backend, documents, cls_id, sep_id, budget,
-                                                            cache=self.cache, verify=verify))
-            return
+    def _start_pool(self) -> None:
+        # workers read the tokenizer from a file: as an argument it would make each spawn wait on a pipe
+        # until that worker's interpreter has started (the main process could read text meanwhile)
+        self.work.mkdir(parents=True, exist_ok=True)
+        tok_file = self.work / "tokenizer.json"
+        tmp = tok_file.with_name(tok_file.name + ".tmp")
+        tmp.write_text(self.args[0], encoding="utf-8")
+        os.replace(tmp, tok_file)
+        self.pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=packing.init_worker, initargs=(str(tok_file), *self.args[1:]))
+
+    def _here(self, path: Path, documents: list[list[str]], verify: int) -> None:
+        if self.backend is None:
+            self.backend = packing.load_backend(self.args[0])
+            self.cache = packing.WordCache(self.backend) if self.args[4] else None
+        _, cls_id, sep_id, budget, _ = self.args
+        packing.write_part(path, packing.pack_documents(self.backend, documents, cls_id, sep_id, budget,
+                                                        cache=self.cache, verify=verify))
+
+    def _submit(self, path: Path, documents: list[list[str]], verify: int) -> None:
         if len(self.pending) >= 2 * self.num_proc:
             done, self.pending = wait(self.pending, return_when=FIRST_COMPLETED)
             for future in done:
                 future.result()
         self.pending.add(self.pool.submit(packing.tokenize_part, path, documents, verify))
 
+    def add(self, path: Path, documents: list[list[str]], verify: int = 0) -> None:
+        """Queue one part; ``verify``: sentences of it to check against whole-sentence tokenisation (word cache)."""
+        if self.num_proc == 1:
+            self._here(path, documents, verify)
+        elif self.pool is None and self.held is None:
+            self.held = (path, documents, verify)
+        else:
+            if self.pool is None:
+                self._start_pool()
+                self._submit(*self.held)
+                self.held = None
+            self._submit(path, documents, verify)
+
     def finish(self) -> None:
+        if self.held is not None:
+            self._here(*self.held)
+            self.held = None
         for future in self.pending:
             future.result()
         self.pending = set()
