@@ -247,7 +247,8 @@ def main() -> None:
         m = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"memory {label:>3}: {path.stat().st_size / 2**20:7.1f} MiB text, {m['tokens']:>11,} tokens, "
               f"{m['seconds']:6.1f} s, peak RSS main {m['peak_rss_mib']:6.0f} MiB, "
-              f"largest worker {m['worker_peak_rss_mib']:6.0f} MiB", flush=True)
+              + (f"largest worker {m['worker_peak_rss_mib']:6.0f} MiB" if m["worker_peak_rss_mib"]
+                 else "no workers (one part: tokenised in the main process)"), flush=True)
 
 
 if __name__ == "__main__":
