@@ -230,6 +230,8 @@ def main() -> None:
                 others = [e["scores"][PRIMARY_METRIC[task]] for d, e in res["evals"].items()
                           if e["split"] == "validation" and e.get("language") not in (None, "l0")]
                 row[f"{name}_zero_shot_mean"] = float(np.mean(others)) if others else float("nan")
+                row[f"{name}_by_language"] = {e["language"]: round(e["scores"][PRIMARY_METRIC[task]], 1)
+                                              for e in res["evals"].values() if e["split"] == "validation"}
         rows.append(row)
         print(json.dumps(row), flush=True)
     import pandas as pd

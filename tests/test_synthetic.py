@@ -210,3 +210,44 @@ def test_bilingual_documents_tell_a_scene_in_two_languages(tmp_path):
         assert who[0] == who[1]
     with pytest.raises(ValueError, match="pivot"):
         write_corpus(tmp_path / "x.txt", random.Random(1), World.build(5), l1, 2, bilingual=0.5)
+
+
+def test_code_switched_documents_keep_grammar_and_switch_words(tmp_path):
+    """Code switching says words in the partner language, one for one: word order, agreement
+    suffixes and the scenes stay those of the document's language (the scenes do not depend on
+    the switching), and the particles one language lacks are never switched."""
+    import random
+
+    from minilm_repro.data.synthetic.corpus import write_corpus
+    from minilm_repro.data.synthetic.lexicon import SWITCHABLE
+    from minilm_repro.data.synthetic.scenes import World
+
+    l0, l1 = make_languages(2, seed=5)[:2]
+    world = World.build(5)
+    plain = write_corpus(tmp_path / "plain.txt", random.Random(1), world, l1, 300)
+    mixed = write_corpus(tmp_path / "mixed.txt", random.Random(1), world, l1, 300, code_switch=0.5, partners=(l0,),
+                         switch_rng=random.Random(2))
+    assert plain["documents"] == mixed["documents"] and plain["lines"] == mixed["lines"]
+    assert "qpart" not in SWITCHABLE and "neg2" not in SWITCHABLE
+    l0_words = {l0.word(c) for c in SWITCHABLE} | {"has", "an"}
+    suffixes = ("", "a", "o") + tuple(l1.verb_suffix)  # agreement on verbs, gender on adjectives
+    docs_plain = (tmp_path / "plain.txt").read_text().split("\n\n")
+    docs_mixed = (tmp_path / "mixed.txt").read_text().split("\n\n")
+    switched = switched_docs = 0
+    for a, b in zip(docs_plain, docs_mixed):
+        changed = 0
+        for line_a, line_b in zip(a.splitlines(), b.splitlines()):
+            wa, wb = line_a.strip(".?").split(), line_b.strip(".?").split()
+            assert len(wa) == len(wb)  # one word for one word, in the same places
+            for x, y in zip(wa, wb):
+                if x != y:
+                    stem = y.lower()
+                    assert any(stem.endswith(s) and stem[:len(stem) - len(s)] in l0_words for s in suffixes), (x, y)
+                    changed += 1
+        switched += changed
+        switched_docs += changed > 0
+    assert 0.35 * len(docs_mixed) < switched_docs < 0.65 * len(docs_mixed)  # half of the documents switch
+    words = sum(len(line.split()) for d in docs_mixed for line in d.splitlines())
+    assert 0.1 * words < switched < 0.4 * words
+    with pytest.raises(ValueError, match="partner"):
+        write_corpus(tmp_path / "x.txt", random.Random(1), world, l1, 2, code_switch=0.5)

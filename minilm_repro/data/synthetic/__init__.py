@@ -47,7 +47,9 @@ class SyntheticConfig:
     """What to generate. ``scale`` multiplies every task size; ``sizes`` overrides single splits
     (``{"mnli": {"train": 5000}}``); ``multi_decay``: each further language gets that fraction of
     the previous one's documents; ``bilingual``: the share of the documents of each language but
-    language 0 that are told in it and re-told in language 0, or the reverse (see :mod:`.corpus`)."""
+    language 0 that are told in it and re-told in language 0, or the reverse (see :mod:`.corpus`); ``code_switch``: in half of the other multilingual
+    documents each content word is said in a partner language (language 0 for the others, any other
+    language for language 0) with this probability."""
 
     seed: int = 13
     languages: int = 4
@@ -55,6 +57,7 @@ class SyntheticConfig:
     multi_documents: int = 8000
     multi_decay: float = 0.5
     bilingual: float = 0.3
+    code_switch: float = 0.0
     scale: float = 1.0
     sizes: dict = dataclasses.field(default_factory=dict)
     tasks: list = dataclasses.field(default_factory=lambda: list(GENERATORS))
@@ -73,9 +76,10 @@ class SyntheticConfig:
             if task not in DEFAULT_SIZES or not set(splits) <= set(DEFAULT_SIZES[task]):
                 raise ValueError(f"benchmark config: sizes.{task} {sorted(splits)}: known tasks and splits are "
                                  f"{ {t: sorted(s) for t, s in DEFAULT_SIZES.items()} }")
-        if cfg.languages < 2 or not 0 < cfg.multi_decay <= 1 or cfg.scale <= 0 or not 0 <= cfg.bilingual <= 1:
+        if cfg.languages < 2 or not 0 < cfg.multi_decay <= 1 or cfg.scale <= 0 or not 0 <= cfg.bilingual <= 1 \
+                or not 0 <= cfg.code_switch <= 1:
             raise ValueError("benchmark config: need languages >= 2, 0 < multi_decay <= 1, scale > 0 and "
-                             "0 <= bilingual <= 1")
+                             "0 <= bilingual <= 1 and 0 <= code_switch <= 1")
         return cfg
 
     def size(self, task: str, split: str) -> int:
@@ -114,8 +118,11 @@ def generate_benchmark(out_dir: str | Path, cfg: SyntheticConfig) -> dict:
     for i, lang in enumerate(langs):
         docs = max(int(cfg.multi_documents * cfg.multi_decay ** i), 1)
         rng = random.Random(f"{cfg.seed}/corpus/multi/{lang.code}")
-        manifest["corpus"]["multi"][lang.code] = write_corpus(out / f"corpus/multi/{lang.code}.txt", rng, world, lang,
-                                                              docs, pivot=langs[0], bilingual=cfg.bilingual if i else 0.0)
+        partners = tuple(langs[1:]) if i == 0 else (langs[0],)
+        manifest["corpus"]["multi"][lang.code] = write_corpus(
+            out / f"corpus/multi/{lang.code}.txt", rng, world, lang, docs, pivot=langs[0],
+            bilingual=cfg.bilingual if i else 0.0, code_switch=cfg.code_switch, partners=partners,
+            switch_rng=random.Random(f"{cfg.seed}/corpus/switch/{lang.code}"))
     datasets.disable_progress_bars()
     for task in cfg.tasks:
         counts = manifest["counts"].setdefault(task, {})

@@ -22,9 +22,27 @@ import random
 from pathlib import Path
 
 from minilm_repro.data.synthetic.grammar import Fact
-from minilm_repro.data.synthetic.lexicon import ATTRIBUTES, Language
+from minilm_repro.data.synthetic.lexicon import ATTRIBUTES, Language, SWITCHABLE
 from minilm_repro.data.synthetic.scenes import (Scene, Spec, World, random_opinion, realise, sample_scene,
                                                 tell_scene)
+
+
+class CodeSwitched:
+    """``base`` with each content word (noun, verb, adjective, attribute value) said in ``other``'s
+    word with probability ``p``, drawn per word: grammar, word order, agreement suffixes and
+    function words stay ``base``'s (``live`` with ``l1``'s agreement suffix: ``liveu``), as
+    speakers switch nouns and verbs far more than grammar."""
+
+    def __init__(self, base: Language, other: Language, p: float, rng: random.Random):
+        self.base, self.other, self.p, self.rng = base, other, p, rng
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def word(self, concept: str) -> str:
+        if concept in SWITCHABLE and self.rng.random() < self.p:
+            return self.other.word(concept)
+        return self.base.word(concept)
 
 
 def recap(rng: random.Random, world: World, scene: Scene, n: int) -> list[Spec]:
@@ -79,14 +97,19 @@ def document(rng: random.Random, world: World, lang: Language, retell: Language 
 
 
 def write_corpus(path: Path, rng: random.Random, world: World, lang: Language, documents: int,
-                 pivot: Language | None = None, bilingual: float = 0.0) -> dict:
+                 pivot: Language | None = None, bilingual: float = 0.0, code_switch: float = 0.0,
+                 partners: tuple[Language, ...] = (), switch_rng: random.Random | None = None) -> dict:
     """Write ``documents`` documents to ``path``; returns {documents, lines, words, bilingual}.
 
     A share ``bilingual`` of them is told in ``lang`` and re-told in ``pivot`` or the reverse (half
-    each way); ``pivot`` is needed when ``bilingual > 0``.
+    each way); ``pivot`` is needed when ``bilingual > 0``. With ``code_switch`` > 0 every other
+    document switches content words (probability ``code_switch`` each) to the words of one of
+    ``partners`` (drawn per document, with ``switch_rng``, so the scenes do not depend on it).
     """
     if bilingual and pivot is None:
         raise ValueError("write_corpus: bilingual documents need a pivot language")
+    if code_switch and (not partners or switch_rng is None):
+        raise ValueError("write_corpus: code switching needs partner languages and switch_rng")
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = words = both = 0
     with open(path, "w", encoding="utf-8") as f:
@@ -97,6 +120,8 @@ def write_corpus(path: Path, rng: random.Random, world: World, lang: Language, d
             if bilingual and rng.random() < bilingual:
                 first, second = (lang, pivot) if rng.random() < 0.5 else (pivot, lang)
                 both += 1
+            elif code_switch and switch_rng.random() < 0.5:
+                first = CodeSwitched(lang, switch_rng.choice(partners), code_switch, switch_rng)
             for s in document(rng, world, first, second):
                 f.write(s + "\n")
                 lines += 1

@@ -41,6 +41,9 @@ CONCEPTS: tuple[str, ...] = tuple(dict.fromkeys(
 
 # words l0 (English-like) does not have: an empty surface is dropped when realising
 _L0_EMPTY = {"qpart", "neg2"}
+# what code-switched text may say in another language (see corpus.CodeSwitched): every word but the
+# particles some languages lack (a switch would drop or add a word)
+SWITCHABLE = frozenset(CONCEPTS) - _L0_EMPTY
 
 _NAME_SYLLABLES = ("ka", "lo", "mi", "ra", "te", "no", "sa", "vi", "du", "be", "ri", "to", "ma", "el", "an", "ju")
 _CITY_SYLLABLES = ("dor", "vel", "mar", "tis", "por", "gal", "ben", "lun", "sar", "kel", "rom", "tal")
