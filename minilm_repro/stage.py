@@ -26,9 +26,9 @@ def set_threads(threads: int) -> None:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
 
 
-def open_run(args, stage: str, cfg: dict, run_name: str):
-    """The job's MLflow run: tags from ``--tags`` plus stage and the config hash."""
-    tags = json.loads(args.tags)
+def open_run(args, stage: str, cfg: dict, run_name: str, tags: dict | None = None):
+    """The job's MLflow run: tags from ``--tags`` (or ``tags``) plus stage and the config hash."""
+    tags = dict(json.loads(args.tags) if tags is None else tags)
     tags.update(stage=stage, config_hash=config_hash(cfg))
     return tracking.job_run(args.profile, run_name, tags, cfg)
 

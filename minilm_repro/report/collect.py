@@ -53,7 +53,11 @@ def records_from_files(finetune=(), models=(), speed=()) -> Records:
         if "config" not in rec and card.is_file():
             rec["config"] = json.loads(card.read_text())
         model_records.append(rec)
-    return Records([_load(p) for p in finetune], model_records, [_load(p) for p in speed])
+    speed_records = []
+    for path in speed:  # a speed job's file holds the records of every model it timed
+        rec = _load(path)
+        speed_records += rec["records"] if "records" in rec else [rec]
+    return Records([_load(p) for p in finetune], model_records, speed_records)
 
 
 def records_from_mlflow(profile: str, with_history: bool = False) -> Records:

@@ -1,21 +1,24 @@
-"""Inference speed of an encoder, measured on the executing device (the tables' speed-up column).
+"""Inference speed of encoders, measured on the executing device (the tables' speed-up column).
 
 The paper's protocol: mean time of 100 batches of the QNLI training set, relative to the
 teacher (BERT-base). Here: ``batches`` batches of a tokenised task's training features,
 padded to the longest sequence of the batch, forward pass of the encoder only, after
-``warmup`` untimed batches; each model is timed in its own job on the same device.
+``warmup`` untimed batches. Every model of a track is timed in one process, batch by batch in
+turn (the order rotating each batch), so drift of the machine during the job hits every model
+alike and the speed-up ratios compare models measured side by side; the job runs alone.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from minilm_repro.config import parse_stage_config
+from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.stage import set_threads, write_json
 
 
@@ -27,64 +30,94 @@ class SpeedConfig:
     bf16: str = "auto"
 
 
-def measure(model_dir: str, features_dir: str, cfg: SpeedConfig) -> dict:
+def _batches(model_dir: str, features_dir: str, cfg: SpeedConfig, device) -> list[dict]:
+    """``warmup + batches`` padded batches of the features' train split, on ``device``."""
     import datasets
-    import torch
-    from transformers import AutoModel, DataCollatorWithPadding
+    from transformers import DataCollatorWithPadding
 
-    from minilm_repro.models.build import count_parameters
-    from minilm_repro.tracking import device_name
-    from minilm_repro.training import load_pretrained, load_tokenizer, use_bf16
+    from minilm_repro.training import load_tokenizer
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_pretrained(model_dir, AutoModel).to(device).eval()
-    tokenizer = load_tokenizer(model_dir)
     feats = datasets.load_from_disk(str(Path(features_dir) / "train"))
     keep = [c for c in feats.column_names if c in ("input_ids", "attention_mask", "token_type_ids")]
     feats = feats.select_columns(keep)
-    need = (cfg.batches + cfg.warmup) * cfg.batch_size
-    idx = np.arange(need) % len(feats)
-    collate = DataCollatorWithPadding(tokenizer, return_tensors="pt")
+    idx = np.arange((cfg.batches + cfg.warmup) * cfg.batch_size) % len(feats)
+    collate = DataCollatorWithPadding(load_tokenizer(model_dir), return_tensors="pt")
+    return [{k: v.to(device) for k, v in collate([dict(r) for r in feats.select(idx[i:i + cfg.batch_size])]).items()}
+            for i in range(0, len(idx), cfg.batch_size)]
+
+
+def measure(model_dirs: list[str], features_dirs: list[str], cfg: SpeedConfig) -> list[dict]:
+    """Time every model on its own features, interleaved; one result per model, in order.
+
+    Result keys: seconds_per_batch (mean over ``batches``), seconds_per_batch_std,
+    tokens_per_second (non-padding tokens), batches, batch_size, device, params, bf16.
+    """
+    import torch
+    from transformers import AutoModel
+
+    from minilm_repro.models.build import count_parameters
+    from minilm_repro.tracking import device_name
+    from minilm_repro.training import load_pretrained, use_bf16
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    models = [load_pretrained(m, AutoModel).to(device).eval() for m in model_dirs]
+    batches = [_batches(m, f, cfg, device) for m, f in zip(model_dirs, features_dirs)]
     dtype = torch.bfloat16 if use_bf16(cfg.bf16) else None
-    times, tokens = [], 0
+    n = len(models)
+    times = [[] for _ in range(n)]
+    tokens = [0] * n
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
         for b in range(cfg.batches + cfg.warmup):
-            rows = feats.select(idx[b * cfg.batch_size:(b + 1) * cfg.batch_size])
-            batch = {k: v.to(device) for k, v in collate([dict(r) for r in rows]).items()}
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
-            model(**batch)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            if b >= cfg.warmup:
-                times.append(time.perf_counter() - start)
-                tokens += int(batch["attention_mask"].sum())
-    return {"seconds_per_batch": float(np.mean(times)), "seconds_per_batch_std": float(np.std(times)),
-            "tokens_per_second": tokens / float(np.sum(times)), "batches": cfg.batches,
-            "batch_size": cfg.batch_size, "device": device_name(), "params": count_parameters(model),
-            "bf16": dtype is not None}
+            for i in np.roll(np.arange(n), b):
+                batch = batches[i][b]
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
+                models[i](**batch)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                if b >= cfg.warmup:
+                    times[i].append(time.perf_counter() - start)
+                    tokens[i] += int(batch["attention_mask"].sum())
+    return [{"seconds_per_batch": float(np.mean(t)), "seconds_per_batch_std": float(np.std(t)),
+             "tokens_per_second": k / float(np.sum(t)), "batches": cfg.batches, "batch_size": cfg.batch_size,
+             "device": device_name(), "params": count_parameters(m), "bf16": dtype is not None}
+            for t, k, m in zip(times, tokens, models)]
 
 
 def _run(args) -> int:
     from minilm_repro.stage import open_run
 
+    if not len(args.model) == len(args.features) == len(args.name):
+        raise ConfigError(f"speed: give one --features and one --name per --model (got {len(args.model)} models, "
+                          f"{len(args.features)} feature dirs, {len(args.name)} names)")
+    tags = json.loads(args.tags)
+    missing = [n for n in args.name if n not in tags]
+    if missing:
+        raise ConfigError(f"speed: --tags has no entry for model(s) {missing}; give {{name: {{tag: value}}}} for each")
     set_threads(args.threads)
     cfg = parse_stage_config(SpeedConfig, args.config, "speed config")
-    with open_run(args, "speed", dataclasses.asdict(cfg), args.run_name or args.out) as job:
-        record = job.log_result(measure(args.model, args.features, cfg))
-    write_json(args.out, record)
+    results = measure(args.model, args.features, cfg)
+    records = []
+    for name, result in zip(args.name, results):  # one MLflow run per model, as one job per model had
+        with open_run(args, "speed", dataclasses.asdict(cfg), f"{args.run_prefix}{name}/speed",
+                      tags=tags[name]) as job:
+            records.append(job.log_result(result))
+    write_json(args.out, {"records": records})
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("speed", help="time encoder inference on a task's batches (speed-up column)")
-    p.add_argument("--model", required=True)
-    p.add_argument("--features", required=True, help="tokenize-task output (its train split is timed)")
-    p.add_argument("--out", required=True, help="timing JSON (the job's record: result, tags, config)")
+    p = sub.add_parser("speed", help="time encoder inference on a task's batches, several models side by side "
+                                     "(speed-up column)")
+    p.add_argument("--model", nargs="+", required=True, help="model directories")
+    p.add_argument("--features", nargs="+", required=True,
+                   help="tokenize-task output per model, in the same order (its train split is timed)")
+    p.add_argument("--name", nargs="+", required=True, help="model names, in the same order")
+    p.add_argument("--out", required=True, help='timing JSON: {"records": [the record of each model]}')
     p.add_argument("--config", default="{}")
     p.add_argument("--profile", default="adhoc", help="profile name (MLflow experiment, tags)")
-    p.add_argument("--tags", default="{}", help="MLflow tags, as JSON (track, model, ...)")
-    p.add_argument("--run-name", default=None)
+    p.add_argument("--tags", default="{}", help="MLflow tags per model name, as JSON {name: {track, model, ...}}")
+    p.add_argument("--run-prefix", default="", help="MLflow run names are <prefix><name>/speed")
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(func=_run)

@@ -15,34 +15,48 @@ rule track_init:
         "minilm-repro track init --profile {PROFILE} --out {output} > {log} 2>&1"
 
 
+def speed_models(wildcards):
+    return [model_dir(wildcards.track, m) for m in finetuned_models(wildcards.track)]
+
+
 def speed_features(wildcards):
-    return ft_features_dir(wildcards.track, track(wildcards)["speed"]["task"], wildcards.model)
+    task = track(wildcards)["speed"]["task"]
+    return [ft_features_dir(wildcards.track, task, m) for m in finetuned_models(wildcards.track)]
 
 
 def speed_config(wildcards):
     return as_json({k: v for k, v in track(wildcards)["speed"].items() if k != "task"})
 
 
+def speed_tags(wildcards):
+    task = track(wildcards)["speed"]["task"]
+    return as_json({m: {**json.loads(job_tags(wildcards, model=m)), "task": task}
+                    for m in finetuned_models(wildcards.track)})
+
+
+# One job per track times all its models side by side (minilm_repro.report.speed): the speed-up
+# ratios then compare models measured in the same process, and the job starts Python once.
 rule speed:
     input:
-        model=finetune_model,
+        models=speed_models,
         features=speed_features,
         tracking=TRACKING,
     output:
-        f"{RESULTS}/{{track}}/speed/{{model}}.json",
+        f"{RESULTS}/{{track}}/speed.json",
     params:
         cfg=speed_config,
-        tags=job_tags,
-        run_name="{track}/{model}/speed",
+        tags=speed_tags,
+        names=lambda w: finetuned_models(w.track),
+        run_prefix="{track}/",
     # alone on the machine, so timings are not disturbed by other jobs (Snakemake caps threads at
     # --cores; unlike workflow.cores this also holds in --report mode, where no core count is set)
     threads: os.cpu_count() or 1
     log:
-        f"{RESULTS}/logs/{{track}}/speed_{{model}}.log",
+        f"{RESULTS}/logs/{{track}}/speed.log",
     shell:
-        "minilm-repro speed --model {input.model} --features {input.features} --out {output}"
-        " --config {params.cfg:q} --profile {PROFILE} --tags {params.tags:q} --run-name {params.run_name}"
-        " --threads {THREADS} > {log} 2>&1"
+        "minilm-repro speed --model {input.models} --features {input.features} --name {params.names}"
+        " --out {output} --config {params.cfg:q} --profile {PROFILE} --tags {params.tags:q}"
+        " --run-prefix {params.run_prefix} --threads {THREADS} > {log} 2>&1"
 
 
 rule tables:
