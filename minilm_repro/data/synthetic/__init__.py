@@ -56,8 +56,8 @@ class SyntheticConfig:
     mono_documents: int = 8000
     multi_documents: int = 8000
     multi_decay: float = 0.5
-    bilingual: float = 0.3
-    code_switch: float = 0.0
+    bilingual: float = 0.5
+    code_switch: float = 0.5
     scale: float = 1.0
     sizes: dict = dataclasses.field(default_factory=dict)
     tasks: list = dataclasses.field(default_factory=lambda: list(GENERATORS))
