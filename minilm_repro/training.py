@@ -135,11 +135,58 @@ def training_arguments(cfg: OptimConfig, workdir: str | Path, **overrides):
     return trainer_arguments(workdir, cfg.batch_size, cfg.max_device_batch, cfg.bf16, **kwargs)
 
 
-def last_checkpoint(workdir: str | Path) -> str | None:
-    """The newest complete Trainer checkpoint in ``workdir`` (None when starting fresh)."""
+def input_fingerprint(*paths: str | Path | None) -> dict:
+    """{path: sha256 of (relative name, size, mtime) of every file under it}: changes when a job's
+    input is rewritten (a retrained teacher, a re-prepared corpus), without reading the data."""
+    import hashlib
+
+    out = {}
+    for path in paths:
+        if path is None:
+            continue
+        path = Path(path)
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        digest = hashlib.sha256()
+        for f in files:
+            st = f.stat()
+            digest.update(f"{f.relative_to(path) if path.is_dir() else f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        out[str(path)] = digest.hexdigest()
+    return out
+
+
+def last_checkpoint(workdir: str | Path, key: dict | None = None) -> str | None:
+    """The newest complete Trainer checkpoint in ``workdir`` (None when starting fresh).
+
+    ``key`` (the job's resolved config and :func:`input_fingerprint` of its inputs) is kept in
+    ``workdir/job_key.json``: checkpoints made under another key belong to another job (a
+    changed hyper-parameter keeps the work path of its grid point), so they are removed, with a
+    message, and the job starts afresh instead of resuming them.
+    """
+    import sys
+
     from transformers.trainer_utils import get_last_checkpoint
 
     workdir = Path(workdir)
+    if key is not None:
+        key_file = workdir / "job_key.json"
+        key = json.loads(json.dumps(key, sort_keys=True, default=str))
+        stored = json.loads(key_file.read_text()) if key_file.is_file() else None
+        if stored != key:
+            if workdir.is_dir() and get_last_checkpoint(str(workdir)) is not None:
+                changed = sorted(k for k in set(key) | set(stored or {}) if (stored or {}).get(k) != key.get(k))
+                made_for = "an unknown job (no job_key.json)" if stored is None else \
+                    f"another {' and '.join(changed)} (job_key.json)"
+                print(f"{workdir}: its checkpoints were made for {made_for}; starting afresh", file=sys.stderr, flush=True)
+                if not is_main_process():
+                    return None  # rank 0 clears the directory
+                for old in workdir.glob("checkpoint-*"):
+                    shutil.rmtree(old)
+            if is_main_process():
+                workdir.mkdir(parents=True, exist_ok=True)
+                tmp = key_file.with_name(key_file.name + ".tmp")
+                tmp.write_text(json.dumps(key, indent=2, sort_keys=True) + "\n")
+                os.replace(tmp, key_file)
+            return None
     if not workdir.is_dir():
         return None
     return get_last_checkpoint(str(workdir))

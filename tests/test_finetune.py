@@ -61,6 +61,23 @@ def test_last_checkpoint_by_default(sst2_setup, tmp_path):
     assert set(out["evals"]["default__validation"]) >= {"scores", "majority"}
 
 
+def test_freeze_embeddings_keeps_the_pretrained_word_embeddings(sst2_setup, tmp_path):
+    from safetensors.torch import load_file
+
+    root = sst2_setup
+    before = load_file(root / "model" / "model.safetensors")
+    key = next(k for k in before if k.endswith("word_embeddings.weight"))
+    for freeze in (True, False):
+        cfg = FinetuneConfig(task="sst2", lr=3e-3, epochs=1, batch_size=8, seed=1, save_steps=8,
+                             freeze_embeddings=freeze)
+        work = tmp_path / f"work-{freeze}"
+        finetune(cfg, str(root / "model"), str(root / "features"), str(root / "tasks"), str(work))
+        after = load_file(work / "checkpoint-8" / "model.safetensors")
+        assert after[key].equal(before[key]) == freeze
+        layer = next(k for k in after if k.endswith("layer.0.attention.self.query.weight"))
+        assert not after[layer].equal(before[layer])  # the rest of the encoder trains either way
+
+
 def test_bad_checkpoint_setting():
     with pytest.raises(ConfigError, match="best_dev"):
         FinetuneConfig(task="sst2", lr=1e-3, epochs=1, checkpoint="best")

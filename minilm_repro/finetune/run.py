@@ -23,7 +23,8 @@ from minilm_repro.finetune.features import load_manifest
 from minilm_repro.finetune.plan import PRIMARY_METRIC
 from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
 from minilm_repro.training import (
-    is_main_process, last_checkpoint, load_tokenizer, mean_reduced_loss, tokenizer_matches, trainer_arguments,
+    input_fingerprint, is_main_process, last_checkpoint, load_tokenizer, mean_reduced_loss, tokenizer_matches,
+    trainer_arguments,
 )
 
 
@@ -48,6 +49,9 @@ class FinetuneConfig:
     # "last": the model after the last step; "best_dev": evaluate the select_on dev sets at every
     # save and keep the best checkpoint (early stopping on dev: the paper's MLQA/XNLI protocol)
     checkpoint: str = "last"
+    # keep the input word embeddings as pretrained: fine-tuning on one language then cannot move its
+    # words away from their translations (a zero-shot cross-lingual setting; not the paper's)
+    freeze_embeddings: bool = False
 
     def __post_init__(self):
         if self.task not in FEATURES:
@@ -175,6 +179,8 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
     set_seed(cfg.seed)  # the new task head's initialisation is part of the seed's run
     model = mean_reduced_loss(_model_for(cfg.task, model_dir))
     tokenizer_matches(model.config, tokenizer, f"model {model_dir}")
+    if cfg.freeze_embeddings:
+        model.get_input_embeddings().weight.requires_grad_(False)
     train = datasets.load_from_disk(str(Path(features_dir) / "train"))
     train_labels = None if is_qa(cfg.task) else train["labels"]
     selection = {"save_total_limit": 1}
@@ -199,7 +205,8 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
                           data_collator=DataCollatorWithPadding(tokenizer),
                           callbacks=[trainer_callback(job)] if job else [])
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=last_checkpoint(workdir))
+    key = {"config": dataclasses.asdict(cfg), "inputs": input_fingerprint(model_dir, features_dir)}
+    result = trainer.train(resume_from_checkpoint=last_checkpoint(workdir, key))
     train_seconds = time.time() - start
     evals = _evaluate(trainer, cfg, manifest["evals"], features_dir, tasks_root, train_labels)
     out = {

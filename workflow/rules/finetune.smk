@@ -38,7 +38,7 @@ rule tokenize_task:
 
 FT_STAGE_KEYS = ("batch_size", "warmup_ratio", "warmup_steps", "weight_decay", "max_device_batch", "n_best",
                  "max_answer_length", "bf16", "save_steps", "logging_steps", "answer_languages",
-                 "checkpoint")
+                 "checkpoint", "freeze_embeddings")
 
 
 def finetune_config(wildcards):
