@@ -61,8 +61,8 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
         data_collator=collator, callbacks=[trainer_callback(job)] if job else [],
     )
     start = time.time()
-    resume = last_checkpoint(workdir, {"config": dataclasses.asdict(cfg), "like": like,
-                                       "inputs": input_fingerprint(tokenizer_dir, corpus_dir)})
+    resume = last_checkpoint(workdir, {"config": dataclasses.asdict(cfg),
+                                       "inputs": input_fingerprint(tokenizer_dir, corpus_dir, like)})
     result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.time() - start
     metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,

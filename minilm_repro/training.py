@@ -162,34 +162,37 @@ def last_checkpoint(workdir: str | Path, key: dict | None = None) -> str | None:
     changed hyper-parameter keeps the work path of its grid point), so they are removed, with a
     message, and the job starts afresh instead of resuming them.
     """
-    import sys
-
     from transformers.trainer_utils import get_last_checkpoint
 
     workdir = Path(workdir)
-    if key is not None:
-        key_file = workdir / "job_key.json"
-        key = json.loads(json.dumps(key, sort_keys=True, default=str))
-        stored = json.loads(key_file.read_text()) if key_file.is_file() else None
-        if stored != key:
-            if workdir.is_dir() and get_last_checkpoint(str(workdir)) is not None:
-                changed = sorted(k for k in set(key) | set(stored or {}) if (stored or {}).get(k) != key.get(k))
-                made_for = "an unknown job (no job_key.json)" if stored is None else \
-                    f"another {' and '.join(changed)} (job_key.json)"
-                print(f"{workdir}: its checkpoints were made for {made_for}; starting afresh", file=sys.stderr, flush=True)
-                if not is_main_process():
-                    return None  # rank 0 clears the directory
-                for old in workdir.glob("checkpoint-*"):
-                    shutil.rmtree(old)
-            if is_main_process():
-                workdir.mkdir(parents=True, exist_ok=True)
-                tmp = key_file.with_name(key_file.name + ".tmp")
-                tmp.write_text(json.dumps(key, indent=2, sort_keys=True) + "\n")
-                os.replace(tmp, key_file)
-            return None
-    if not workdir.is_dir():
+    if key is not None and not _claim_workdir(workdir, key):
         return None
-    return get_last_checkpoint(str(workdir))
+    return get_last_checkpoint(str(workdir)) if workdir.is_dir() else None
+
+
+def _claim_workdir(workdir: Path, key: dict) -> bool:
+    """True when ``workdir`` was made under ``key``. Otherwise rank 0 removes its checkpoints (saying
+    so) and records ``key``; False: the job starts afresh."""
+    import sys
+
+    key_file = workdir / "job_key.json"
+    key = json.loads(json.dumps(key, sort_keys=True, default=str))
+    stored = json.loads(key_file.read_text()) if key_file.is_file() else None
+    if stored == key:
+        return True
+    old = sorted(workdir.glob("checkpoint-*")) if workdir.is_dir() else []
+    if old:
+        made_for = "an unknown job (no job_key.json)" if stored is None else \
+            f"another {' and '.join(sorted(k for k in set(key) | set(stored) if stored.get(k) != key.get(k)))} (job_key.json)"
+        print(f"{workdir}: its checkpoints were made for {made_for}; starting afresh", file=sys.stderr, flush=True)
+    if is_main_process():  # the other ranks of a torchrun job only read
+        for ckpt in old:
+            shutil.rmtree(ckpt)
+        workdir.mkdir(parents=True, exist_ok=True)
+        tmp = key_file.with_name(key_file.name + ".tmp")
+        tmp.write_text(json.dumps(key, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, key_file)
+    return False
 
 
 def save_model_dir(model, tokenizer, out_dir: str | Path, card: dict) -> None:

@@ -94,10 +94,14 @@ def log_fake_profile(root):
         tags = {"track": "multi", "model": model, "task": "mlqa", "grid_point": "lr3e-05_ep2", "seed": 1}
         ft.append(_log(root, f"multi/finetune/{model}/mlqa/lr3e-05_ep2/seed1.json", "finetune", tags, {},
                        {"task": "mlqa", "primary_metric": "f1", "select_score": score, "evals": mlqa}))
+    timed = []  # one speed job for the track: a run per model, one file with their records
     for model, seconds in (("teacher", 0.02), ("student", 0.005)):
-        speed.append(_log(root, f"mono/speed/{model}.json", "speed", {"track": "mono", "model": model}, {"batches": 3},
-                          {"seconds_per_batch": seconds, "seconds_per_batch_std": 0.0, "device": "cpu:timer x2",
-                           "params": 1, "batches": 3, "bf16": False}))
+        with tracking.job_run(PROFILE, f"mono/{model}/speed", {"track": "mono", "model": model, "stage": "speed"},
+                              {"batches": 3}) as job:
+            timed.append(job.log_result({"seconds_per_batch": seconds, "seconds_per_batch_std": 0.0,
+                                         "device": "cpu:timer x2", "params": 1, "batches": 3, "bf16": False}))
+    write_json(root / "mono" / "speed.json", {"records": timed})
+    speed.append(root / "mono" / "speed.json")
     return ft, models, speed
 
 

@@ -53,10 +53,7 @@ def records_from_files(finetune=(), models=(), speed=()) -> Records:
         if "config" not in rec and card.is_file():
             rec["config"] = json.loads(card.read_text())
         model_records.append(rec)
-    speed_records = []
-    for path in speed:  # a speed job's file holds the records of every model it timed
-        rec = _load(path)
-        speed_records += rec["records"] if "records" in rec else [rec]
+    speed_records = [rec for p in speed for rec in _load(p)["records"]]  # a track's speed job: every model it timed
     return Records([_load(p) for p in finetune], model_records, speed_records)
 
 

@@ -47,8 +47,9 @@ class SyntheticConfig:
     """What to generate. ``scale`` multiplies every task size; ``sizes`` overrides single splits
     (``{"mnli": {"train": 5000}}``); ``multi_decay``: each further language gets that fraction of
     the previous one's documents; ``bilingual``: the share of the documents of each language but
-    language 0 that are told in it and re-told in language 0, or the reverse (see :mod:`.corpus`); ``code_switch``: in half of the other multilingual
-    documents each content word is said in a partner language (language 0 for the others, any other
+    language 0 that are told in it and re-told in language 0, or the reverse (see :mod:`.corpus`);
+    ``code_switch``: in half of the other multilingual documents each word (but the particles only
+    some languages have) is said in a partner language (language 0 for the others, any other
     language for language 0) with this probability."""
 
     seed: int = 13

@@ -28,10 +28,10 @@ from minilm_repro.data.synthetic.scenes import (Scene, Spec, World, random_opini
 
 
 class CodeSwitched:
-    """``base`` with each content word (noun, verb, adjective, attribute value) said in ``other``'s
-    word with probability ``p``, drawn per word: grammar, word order, agreement suffixes and
-    function words stay ``base``'s (``live`` with ``l1``'s agreement suffix: ``liveu``), as
-    speakers switch nouns and verbs far more than grammar."""
+    """``base`` with each word of :data:`~.lexicon.SWITCHABLE` (every word but the particles only
+    some languages have) said in ``other``'s word with probability ``p``, drawn per word; word
+    order, agreement and gender suffixes stay ``base``'s (``live`` with ``l1``'s agreement suffix:
+    ``liveu``), so the words align across languages while each grammar stays its own."""
 
     def __init__(self, base: Language, other: Language, p: float, rng: random.Random):
         self.base, self.other, self.p, self.rng = base, other, p, rng
@@ -103,7 +103,7 @@ def write_corpus(path: Path, rng: random.Random, world: World, lang: Language, d
 
     A share ``bilingual`` of them is told in ``lang`` and re-told in ``pivot`` or the reverse (half
     each way); ``pivot`` is needed when ``bilingual > 0``. With ``code_switch`` > 0 every other
-    document switches content words (probability ``code_switch`` each) to the words of one of
+    document switches words (probability ``code_switch`` each) to the words of one of
     ``partners`` (drawn per document, with ``switch_rng``, so the scenes do not depend on it).
     """
     if bilingual and pivot is None:
