@@ -271,3 +271,26 @@ def test_runs_without_logged_result_are_refused():
         job.log_metrics({"accuracy": 50.0})
     with pytest.raises(ValueError, match="without a logged result"):
         tracking.job_records("legacy")
+
+
+def test_majority_checks_per_task_average_and_per_language():
+    """XNLI: a model below the majority class in one language but above it on the languages' mean
+    passes the task check (the paper's Avg column) and fails the per-evaluation check."""
+    from types import SimpleNamespace
+
+    from minilm_repro.report.collect import finetune_frame
+    from minilm_repro.report.tables import learning_checks
+
+    def record(model, scores):
+        evals = {f"{lang}__test": {"scores": {"accuracy": acc}, "majority": {"accuracy": 34.0}, "language": lang,
+                                   "split": "test", "config": lang} for lang, acc in scores.items()}
+        tags = {"track": "multi", "model": model, "task": "xnli", "grid_point": "lr1e-3_ep3", "seed": 1}
+        return {"tags": tags, "task": "xnli", "primary_metric": "accuracy", "select_score": 0.0, "evals": evals}
+
+    frames = SimpleNamespace(finetune=finetune_frame([record("student", {"l0": 45.0, "l1": 33.0}),
+                                                      record("scratch", {"l0": 35.0, "l1": 32.0})]))
+    checks = learning_checks(frames, {})
+    assert checks["beats_majority"] == {"multi/scratch/xnli/l0__test": True, "multi/scratch/xnli/l1__test": False,
+                                        "multi/student/xnli/l0__test": True, "multi/student/xnli/l1__test": False}
+    assert checks["beats_majority_task"] == {"multi/scratch/xnli/test": False, "multi/student/xnli/test": True}
+    assert checks["all_ok"] is False and checks["per_eval_ok"] is False
