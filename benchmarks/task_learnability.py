@@ -225,6 +225,8 @@ def main() -> None:
             start = time.time()
             res = finetune_score(task, model_dir, f"{name}-{model_dir.parent.name}", bench, out, args.epochs, args.lr)
             row[name] = res["select_score"]
+            first_dev = next(e for e in res["evals"].values() if e["split"].startswith("validation"))
+            row[f"{name}_scores"] = {k: round(v, 1) for k, v in first_dev["scores"].items() if isinstance(v, float)}
             row[f"{name}_seconds"] = round(time.time() - start, 1)
             if task in ("xnli", "mlqa"):
                 others = [e["scores"][PRIMARY_METRIC[task]] for d, e in res["evals"].items()
