@@ -200,6 +200,8 @@ def main() -> None:
     p.add_argument("--teacher-steps", type=int, default=600,
                    help="MLM steps of the pretrained 4x128 teacher (smoke.yaml: 1000); 0: no teacher column")
     p.add_argument("--no-model", action="store_true", help="baselines only (seconds)")
+    p.add_argument("--models", nargs="+", choices=["tiny", "teacher"], default=["tiny", "teacher"],
+                   help="which models to fine-tune (teacher only with --teacher-steps > 0)")
     args = p.parse_args()
 
     out = Path(args.out)
@@ -218,8 +220,9 @@ def main() -> None:
         models = {}
         if not args.no_model:
             track = TRACK_OF.get(task, "mono")
-            models["tiny"] = tiny_model(out, bench, track)
-            if args.teacher_steps:
+            if "tiny" in args.models:
+                models["tiny"] = tiny_model(out, bench, track)
+            if args.teacher_steps and "teacher" in args.models:
                 models["teacher"] = teacher_model(out, bench, track, args.teacher_steps)
         for name, model_dir in models.items():
             start = time.time()
