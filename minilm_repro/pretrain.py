@@ -15,7 +15,7 @@ from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.models.build import ArchConfig, count_parameters, student_config, teacher_config
 from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
 from minilm_repro.training import (
-    OptimConfig, input_fingerprint, is_main_process, last_checkpoint, load_tokenizer, mean_reduced_loss, save_model_dir,
+    OptimConfig, is_main_process, job_key, last_checkpoint, load_tokenizer, mean_reduced_loss, save_model_dir,
     training_arguments,
 )
 
@@ -61,8 +61,7 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
         data_collator=collator, callbacks=[trainer_callback(job)] if job else [],
     )
     start = time.time()
-    resume = last_checkpoint(workdir, {"config": dataclasses.asdict(cfg),
-                                       "inputs": input_fingerprint(tokenizer_dir, corpus_dir, like)})
+    resume = last_checkpoint(workdir, job_key(cfg, tokenizer_dir, corpus_dir, like))
     result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.time() - start
     metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,

@@ -154,6 +154,14 @@ def input_fingerprint(*paths: str | Path | None) -> dict:
     return out
 
 
+def job_key(cfg, *inputs: str | Path | None) -> dict:
+    """What a work directory's checkpoints belong to: the stage's resolved config (a dataclass)
+    and :func:`input_fingerprint` of its input directories (see :func:`last_checkpoint`)."""
+    import dataclasses
+
+    return {"config": dataclasses.asdict(cfg), "inputs": input_fingerprint(*inputs)}
+
+
 def last_checkpoint(workdir: str | Path, key: dict | None = None) -> str | None:
     """The newest complete Trainer checkpoint in ``workdir`` (None when starting fresh).
 

@@ -17,7 +17,7 @@ from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.models.build import count_parameters, student_config
 from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
 from minilm_repro.training import (
-    OptimConfig, input_fingerprint, is_main_process, last_checkpoint, load_pretrained, load_tokenizer, save_model_dir,
+    OptimConfig, is_main_process, job_key, last_checkpoint, load_pretrained, load_tokenizer, save_model_dir,
     tokenizer_matches, training_arguments,
 )
 
@@ -141,8 +141,7 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
     )
     teacher.to(trainer.args.device)
     start = time.time()
-    resume = last_checkpoint(workdir, {"config": dataclasses.asdict(cfg),
-                                       "inputs": input_fingerprint(teacher_dir, corpus_dir)})
+    resume = last_checkpoint(workdir, job_key(cfg, teacher_dir, corpus_dir))
     result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.time() - start
     steps = trainer.state.global_step

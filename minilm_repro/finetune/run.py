@@ -23,7 +23,7 @@ from minilm_repro.finetune.features import load_manifest
 from minilm_repro.finetune.plan import PRIMARY_METRIC
 from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
 from minilm_repro.training import (
-    input_fingerprint, is_main_process, last_checkpoint, load_tokenizer, mean_reduced_loss, tokenizer_matches,
+    is_main_process, job_key, last_checkpoint, load_tokenizer, mean_reduced_loss, tokenizer_matches,
     trainer_arguments,
 )
 
@@ -205,8 +205,7 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
                           data_collator=DataCollatorWithPadding(tokenizer),
                           callbacks=[trainer_callback(job)] if job else [])
     start = time.time()
-    key = {"config": dataclasses.asdict(cfg), "inputs": input_fingerprint(model_dir, features_dir)}
-    result = trainer.train(resume_from_checkpoint=last_checkpoint(workdir, key))
+    result = trainer.train(resume_from_checkpoint=last_checkpoint(workdir, job_key(cfg, model_dir, features_dir)))
     train_seconds = time.time() - start
     evals = _evaluate(trainer, cfg, manifest["evals"], features_dir, tasks_root, train_labels)
     out = {
