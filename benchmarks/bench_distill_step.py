@@ -111,7 +111,6 @@ def ours_module(teacher, student, teacher_dtype, student_dtype):
 
 def run_check(args) -> dict:
     """Both losses and student gradients in fp32, same weights and batch."""
-    import torch
 
     ids, mask = make_batch(args.batch, args.seq_len)
     teacher, student = build_models("eager")

@@ -108,7 +108,7 @@ ALPHA = {"mono": None, "multi": 0.3}
 
 def track_tokenizer(out: Path, bench: Path, track: str):
     from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     tok_dir = out / track / "tokenizer"
     if not (tok_dir / "tokenizer_config.json").is_file():
@@ -122,7 +122,7 @@ def tiny_model(out: Path, bench: Path, track: str) -> Path:
     from transformers import AutoModelForMaskedLM
 
     from minilm_repro.models.build import ArchConfig, teacher_config
-    from minilm_repro.training import save_model_dir
+    from minilm_repro.model_io import save_model_dir
 
     model_dir = out / track / "tiny-scratch"
     if model_dir.is_dir():
@@ -162,7 +162,7 @@ def teacher_model(out: Path, bench: Path, track: str, steps: int) -> Path:
 def finetune_score(task: str, model_dir: Path, name: str, bench: Path, out: Path, epochs: float, lr: float) -> dict:
     from minilm_repro.finetune.features import FeaturesConfig, tokenize_task
     from minilm_repro.finetune.run import FinetuneConfig, finetune
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     langs = json.loads((bench / "benchmark.json").read_text())["languages"]
     qa = task in ("squad_v2", "squad", "mlqa")

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from minilm_repro.stage import write_json
+from minilm_repro.atomic import write_json
 
 
 def _offline_hint(what: str, cmd: str) -> str:
@@ -25,7 +25,7 @@ def fetch_model(hub_id: str, revision: str, out_dir: str | Path) -> dict:
     from transformers import AutoModelForMaskedLM, AutoTokenizer
 
     from minilm_repro.models.build import count_parameters
-    from minilm_repro.training import save_model_dir
+    from minilm_repro.model_io import save_model_dir
 
     try:
         tokenizer = AutoTokenizer.from_pretrained(hub_id, revision=revision)
@@ -76,7 +76,7 @@ def describe_model(model_dir: str) -> dict:
     from transformers import AutoModel
 
     from minilm_repro.models.build import count_parameters
-    from minilm_repro.training import load_pretrained
+    from minilm_repro.model_io import load_pretrained
 
     model = load_pretrained(model_dir, AutoModel)
     cfg = model.config
@@ -85,7 +85,7 @@ def describe_model(model_dir: str) -> dict:
 
 
 def export_tokenizer(model_dir: str, out_dir: str) -> None:
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     load_tokenizer(model_dir).save_pretrained(out_dir)
 

@@ -2,7 +2,7 @@
 
 Snakemake rules call every training stage through this, with N = the job's GPUs
 (``resources.gpu``). Global batch sizes in the config stay global: each stage derives its
-per-device batch and gradient accumulation from the world size (minilm_repro.training).
+per-device batch and gradient accumulation from the world size (minilm_repro.trainer_setup).
 
 - N <= 1: the stage runs in this process.
 - N > 1, one node: exec ``torchrun --standalone --nproc_per_node=N -m minilm_repro <stage> ...``.

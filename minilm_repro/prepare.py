@@ -6,7 +6,8 @@ import argparse
 import json
 
 from minilm_repro.config import parse_stage_config
-from minilm_repro.stage import set_threads, write_json
+from minilm_repro.atomic import write_json
+from minilm_repro.stage import set_threads
 
 
 def _generate(args) -> int:
@@ -30,7 +31,7 @@ def _tokenizer(args) -> int:
 
 def _corpus(args) -> int:
     from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     set_threads(args.threads)
     cfg = parse_stage_config(CorpusConfig, args.config, "corpus config")

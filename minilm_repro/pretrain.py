@@ -13,11 +13,12 @@ from pathlib import Path
 
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.models.build import ArchConfig, count_parameters, student_config, teacher_config
-from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
-from minilm_repro.training import (
-    OptimConfig, is_main_process, job_key, last_checkpoint, load_tokenizer, mean_reduced_loss, save_model_dir,
-    training_arguments,
-)
+from minilm_repro.atomic import write_json
+from minilm_repro.stage import add_common_args, open_run, set_threads
+from minilm_repro.distributed import is_main_process
+from minilm_repro.model_io import load_tokenizer, save_model_dir
+from minilm_repro.trainer_setup import OptimConfig, mean_reduced_loss, training_arguments
+from minilm_repro.workdir import job_key, last_checkpoint
 
 
 @dataclasses.dataclass

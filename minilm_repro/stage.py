@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-from pathlib import Path
 
 from minilm_repro import tracking
 from minilm_repro.config import config_hash
@@ -32,11 +31,3 @@ def open_run(args, stage: str, cfg: dict, run_name: str, tags: dict | None = Non
     tags.update(stage=stage, config_hash=config_hash(cfg))
     return tracking.job_run(args.profile, run_name, tags, cfg)
 
-
-def write_json(path: str | Path, obj) -> None:
-    """Write JSON atomically (a killed job never leaves a half-written metrics file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float) + "\n")
-    tmp.replace(path)

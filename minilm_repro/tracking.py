@@ -258,7 +258,7 @@ def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[J
     """Open one MLflow run for one Snakemake job (the experiment must exist: see init_experiment)."""
     import mlflow
 
-    from minilm_repro.training import is_main_process
+    from minilm_repro.distributed import is_main_process
 
     if not is_main_process():  # a torchrun job is one run: rank 0 logs it
         yield _SilentRun({k: str(v) for k, v in tags.items() if v is not None}, params)

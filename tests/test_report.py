@@ -16,7 +16,7 @@ import pytest
 from minilm_repro import tracking
 from minilm_repro.report.collect import records_from_files, records_from_mlflow
 from minilm_repro.report.tables import Frames, build_tables, write_report
-from minilm_repro.stage import write_json
+from minilm_repro.atomic import write_json
 
 PROFILE = "reptest"
 REFERENCES = {"mono": {"teacher": "released-mono|BERT-base", "student": "paper-table3-sizes|MiniLM+TA|L3xH384"},

@@ -1,7 +1,7 @@
 """`minilm-repro launch --nproc 2` (torchrun, 2 CPU processes, gloo) trains like one process.
 
 The same global batch split over two ranks must give the same Trainer loss curve as one process:
-that checks the data sharding, the global-batch arithmetic of minilm_repro.training and the DDP
+that checks the data sharding, the global-batch arithmetic of minilm_repro.trainer_setup and the DDP
 gradient all-reduce (ranks that do not form a process group, or a loss that bypasses the DDP
 wrapper, train each rank on its own data and drift apart from step 1 or 2 by percents).
 Models are built here with dropout 0, the one source of randomness that legitimately differs

@@ -2,7 +2,7 @@
 
 import json
 
-from minilm_repro.training import input_fingerprint, last_checkpoint
+from minilm_repro.workdir import input_fingerprint, last_checkpoint
 
 
 def _checkpoint(workdir, step):

@@ -1,7 +1,6 @@
 """The shipped configs validate and dry-run offline; a bad key fails early, naming key and file."""
 
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml

@@ -38,7 +38,6 @@ import hashlib
 import itertools
 import json
 import multiprocessing
-import os
 import shutil
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -47,6 +46,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from minilm_repro.atomic import replace_dir, write_json, write_text
 from minilm_repro.config import ConfigError
 from minilm_repro.data import packing
 
@@ -164,9 +164,7 @@ class _PartTokenizer:
         # until that worker's interpreter has started (the main process could read text meanwhile)
         self.work.mkdir(parents=True, exist_ok=True)
         tok_file = self.work / "tokenizer.json"
-        tmp = tok_file.with_name(tok_file.name + ".tmp")
-        tmp.write_text(self.args[0], encoding="utf-8")
-        os.replace(tmp, tok_file)
+        write_text(tok_file, self.args[0])
         self.pool = ProcessPoolExecutor(self.num_proc, mp_context=multiprocessing.get_context("spawn"),
                                         initializer=packing.init_worker, initargs=(str(tok_file), *self.args[1:]))
 
@@ -211,19 +209,13 @@ class _PartTokenizer:
             self.pool.shutdown(wait=True, cancel_futures=exc[0] is not None)
 
 
-def _write_json(path: Path, obj) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
-
-
 def _tokenize_language(path: Path, lang_dir: Path, key: dict, batch_size: int, parts: _PartTokenizer) -> None:
     """Queue the parts of ``path`` that ``lang_dir`` lacks; a directory made under another key starts over."""
     key_file = lang_dir / "key.json"
     if key_file.is_file() and json.loads(key_file.read_text()) != key:
         shutil.rmtree(lang_dir)
     lang_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(key_file, key)
+    write_json(key_file, key)
     if (lang_dir / "done.json").is_file():
         return
     for stale in lang_dir.glob("*.tmp"):  # a part being written when the last run died
@@ -237,7 +229,7 @@ def _tokenize_language(path: Path, lang_dir: Path, key: dict, batch_size: int, p
             parts.add(part, documents, verify=VERIFY_SENTENCES if i == 0 else 0)
     if count == 0:
         raise ValueError(f"corpus file {path} holds no text (only blank lines); remove it or fill it")
-    _write_json(lang_dir / "parts.json", {"parts": count})
+    write_json(lang_dir / "parts.json", {"parts": count})
 
 
 def _finish_language(lang_dir: Path) -> list[Path]:
@@ -246,7 +238,7 @@ def _finish_language(lang_dir: Path) -> list[Path]:
     missing = [f.name for f in files if not f.is_file()]
     if missing:
         raise RuntimeError(f"{lang_dir}: parts {missing[:5]} were not written; rerun to resume")
-    _write_json(lang_dir / "done.json", {"parts": count})
+    write_json(lang_dir / "done.json", {"parts": count})
     return files
 
 
@@ -403,10 +395,8 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     stats = _write_shards(tmp_out, part_files, selected, rng, cfg.num_shards)
     stats.update(blocks_before_sampling=sizes, max_seq_len=cfg.max_seq_len, alpha=cfg.alpha, seed=cfg.seed,
                  word_cache=use_cache)
-    _write_json(tmp_out / "stats.json", stats)
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp_out, out_dir)
+    write_json(tmp_out / "stats.json", stats)
+    replace_dir(tmp_out, out_dir)
     if not keep_work:
         shutil.rmtree(work, ignore_errors=True)
     return stats

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.models.build import count_parameters, student_config
-from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
-from minilm_repro.training import (
-    OptimConfig, is_main_process, job_key, last_checkpoint, load_pretrained, load_tokenizer, save_model_dir,
-    tokenizer_matches, training_arguments,
-)
+from minilm_repro.atomic import write_json
+from minilm_repro.stage import add_common_args, open_run, set_threads
+from minilm_repro.distributed import is_main_process
+from minilm_repro.model_io import load_pretrained, load_tokenizer, save_model_dir, tokenizer_matches
+from minilm_repro.trainer_setup import OptimConfig, training_arguments
+from minilm_repro.workdir import job_key, last_checkpoint
 
 METHODS = ("minilm", "minilmv2")
 INITS = ("random", "teacher_layers")

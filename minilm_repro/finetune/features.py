@@ -18,7 +18,8 @@ from minilm_repro.config import parse_stage_config
 from minilm_repro.data.features import TEXT_COLUMNS, is_qa
 from minilm_repro.data.layout import load_split
 from minilm_repro.finetune.plan import DataRef, task_plan
-from minilm_repro.stage import set_threads, write_json
+from minilm_repro.atomic import write_json
+from minilm_repro.stage import set_threads
 
 
 @dataclasses.dataclass
@@ -89,7 +90,7 @@ def load_manifest(features_dir: str | Path) -> dict:
 
 
 def _run(args) -> int:
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     set_threads(args.threads)
     cfg = parse_stage_config(FeaturesConfig, args.config, "tokenize-task config")

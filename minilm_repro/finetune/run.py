@@ -21,11 +21,12 @@ from minilm_repro.data.features import FEATURES, is_qa, is_regression, num_label
 from minilm_repro.data.layout import load_split
 from minilm_repro.finetune.features import load_manifest
 from minilm_repro.finetune.plan import PRIMARY_METRIC
-from minilm_repro.stage import add_common_args, open_run, set_threads, write_json
-from minilm_repro.training import (
-    is_main_process, job_key, last_checkpoint, load_tokenizer, mean_reduced_loss, tokenizer_matches,
-    trainer_arguments,
-)
+from minilm_repro.atomic import write_json
+from minilm_repro.stage import add_common_args, open_run, set_threads
+from minilm_repro.distributed import is_main_process
+from minilm_repro.model_io import load_tokenizer, tokenizer_matches
+from minilm_repro.trainer_setup import mean_reduced_loss, trainer_arguments
+from minilm_repro.workdir import job_key, last_checkpoint
 
 
 @dataclasses.dataclass
@@ -65,7 +66,7 @@ class FinetuneConfig:
 def _model_for(task: str, model_dir: str):
     from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
-    from minilm_repro.training import load_pretrained
+    from minilm_repro.model_io import load_pretrained
 
     if is_qa(task):
         return load_pretrained(model_dir, AutoModelForQuestionAnswering)

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from minilm_repro.config import ConfigError, parse_stage_config
-from minilm_repro.stage import set_threads, write_json
+from minilm_repro.atomic import write_json
+from minilm_repro.stage import set_threads
 
 
 @dataclasses.dataclass
@@ -35,7 +36,7 @@ def _batches(model_dir: str, features_dir: str, cfg: SpeedConfig, device) -> lis
     import datasets
     from transformers import DataCollatorWithPadding
 
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     feats = datasets.load_from_disk(str(Path(features_dir) / "train"))
     keep = [c for c in feats.column_names if c in ("input_ids", "attention_mask", "token_type_ids")]
@@ -57,7 +58,8 @@ def measure(model_dirs: list[str], features_dirs: list[str], cfg: SpeedConfig) -
 
     from minilm_repro.models.build import count_parameters
     from minilm_repro.tracking import device_name
-    from minilm_repro.training import load_pretrained, use_bf16
+    from minilm_repro.model_io import load_pretrained
+    from minilm_repro.trainer_setup import use_bf16
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     models = [load_pretrained(m, AutoModel).to(device).eval() for m in model_dirs]

@@ -1,0 +1,72 @@
+"""Model directories: loading them with clear errors, writing them atomically with a model card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from minilm_repro.atomic import partial_dir, replace_dir, write_json
+from minilm_repro.config import ConfigError
+
+
+def save_model_dir(model, tokenizer, out_dir: str | Path, card: dict) -> None:
+    """Write an HF model directory atomically: weights (safetensors), config, tokenizer, card."""
+    out_dir = Path(out_dir)
+    tmp = partial_dir(out_dir)
+    model.save_pretrained(str(tmp), safe_serialization=True)
+    tokenizer.save_pretrained(str(tmp))
+    lines = [f"# {card.get('name', out_dir.name)}", "", "Produced by minilm-repro.", ""]
+    lines += [f"- **{k}**: {v}" for k, v in card.items()]
+    (tmp / "README.md").write_text("\n".join(lines) + "\n")
+    write_json(tmp / "minilm_repro.json", card)
+    replace_dir(tmp, out_dir)
+
+
+def load_tokenizer(path: str | Path):
+    from transformers import AutoTokenizer
+
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"tokenizer directory {path} does not exist")
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+def load_pretrained(path: str | Path, auto_cls=None, **kwargs):
+    """Load a local model directory, with a clear error for a missing or corrupt checkpoint."""
+    from transformers import AutoModel
+
+    auto_cls = auto_cls or AutoModel
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} is not a model directory (no config.json)")
+    try:
+        return auto_cls.from_pretrained(str(path), **kwargs)
+    except Exception as exc:  # safetensors / torch raise many types for truncated files
+        raise RuntimeError(
+            f"cannot load the checkpoint in {path} ({type(exc).__name__}: {exc}); the file is "
+            f"corrupt or incomplete: delete {path} and re-run the stage that produces it"
+        ) from exc
+
+
+# architectures that derive position ids from ``input_ids != pad_token_id``: a wrong pad id shifts them
+PAD_POSITIONS = ("roberta", "xlm-roberta", "camembert", "xlm-roberta-xl")
+
+
+def tokenizer_matches(model_config, tokenizer, where: str) -> None:
+    """A tokenizer whose ids do not fit the model is an early error.
+
+    Every id must index the embeddings. The pad id must agree only where the architecture derives
+    position ids from it (RoBERTa family); a BERT model may pad with another id than its config
+    says (the released multilingual MiniLM: BERT with the XLM-R tokenizer, pad 1 vs config 0),
+    since attention masks, not the pad embedding, keep padding out.
+    """
+    if len(tokenizer) > model_config.vocab_size:
+        raise ConfigError(
+            f"{where}: tokenizer has {len(tokenizer)} tokens but the model's vocabulary is "
+            f"{model_config.vocab_size}: use the teacher's own tokenizer"
+        )
+    if model_config.model_type in PAD_POSITIONS and tokenizer.pad_token_id != model_config.pad_token_id:
+        raise ConfigError(
+            f"{where}: tokenizer pad id {tokenizer.pad_token_id} != model pad_token_id "
+            f"{model_config.pad_token_id} ({model_config.model_type} positions count non-pad tokens): "
+            "the tokenizer does not belong to this model"
+        )

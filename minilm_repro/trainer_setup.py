@@ -1,0 +1,123 @@
+"""The optimisation config and the HF ``TrainingArguments`` every training stage shares.
+
+Training loops are the HF Trainer's (bf16, gradient accumulation, DDP under torchrun,
+checkpoint/resume of model, optimiser, scheduler, RNG and data position). ``batch_size`` in a
+config is always the global batch: per-device batch and accumulation follow from the world size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from minilm_repro.config import ConfigError
+from minilm_repro.distributed import world_size
+
+
+@dataclasses.dataclass
+class OptimConfig:
+    """Optimisation of one training job. ``batch_size`` is the GLOBAL batch (all devices, all
+    accumulation steps): per-device batch and accumulation are derived from the world size."""
+
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int = 0
+    weight_decay: float = 0.01
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_epsilon: float = 1e-6
+    max_grad_norm: float = 1.0
+    max_device_batch: int = 64  # largest per-device micro-batch; more -> accumulation
+    save_steps: int = 1000
+    logging_steps: int = 50
+    seed: int = 42
+    bf16: str = "auto"  # "auto" (bf16 on a CUDA device that supports it) | "yes" (also on CPU) | "no"
+
+    def __post_init__(self):
+        if self.bf16 not in ("auto", "yes", "no"):
+            raise ConfigError(f"bf16 must be 'auto', 'yes' or 'no', got {self.bf16!r}")
+        if self.steps <= 0 or self.batch_size <= 0:
+            raise ConfigError("steps and batch_size must be positive")
+
+
+def device_batch_and_accumulation(global_batch: int, max_device_batch: int, world: int) -> tuple[int, int]:
+    """Split a global batch over ``world`` devices: (per-device micro-batch, accumulation steps).
+
+    The product per_device * accumulation * world equals ``global_batch`` exactly, or an error
+    says which global batch sizes would work.
+    """
+    if global_batch % world:
+        raise ConfigError(f"global batch {global_batch} is not divisible by the {world} processes")
+    per_rank = global_batch // world
+    accum = 1
+    while per_rank // accum > max_device_batch or per_rank % accum:
+        accum += 1
+        if accum > per_rank:
+            break
+    per_device = per_rank // accum
+    if per_device * accum * world != global_batch:
+        raise ConfigError(f"cannot split global batch {global_batch} over {world} processes "
+                          f"with micro-batches <= {max_device_batch}")
+    return per_device, accum
+
+
+def use_bf16(setting: str) -> bool:
+    """bf16 mixed precision for the Trainer: "auto" = on a CUDA GPU that supports it; "yes" = also
+    on a CPU (torch's CPU autocast; fast on CPUs with bf16 units, e.g. AVX512-BF16 or AMX)."""
+    import torch
+
+    if setting == "no":
+        return False
+    if torch.cuda.is_available():
+        cuda_bf16 = torch.cuda.is_bf16_supported()
+        if setting == "yes" and not cuda_bf16:
+            raise ConfigError("bf16: 'yes' but this CUDA device has no bf16 support; use 'auto' or 'no'")
+        return cuda_bf16
+    return setting == "yes"
+
+
+def trainer_arguments(workdir: str | Path, global_batch: int, max_device_batch: int, bf16: str, **kwargs):
+    """HF TrainingArguments shared by every training stage.
+
+    ``global_batch`` is split into per-device micro-batches and accumulation steps for the
+    current world size. On a machine without CUDA, ``use_cpu`` makes accelerate form a gloo
+    process group under torchrun (without it, CPU ranks would each train alone).
+    """
+    import torch
+    from transformers import TrainingArguments
+
+    per_device, accum = device_batch_and_accumulation(global_batch, max_device_batch, world_size())
+    base = dict(
+        output_dir=str(workdir), per_device_train_batch_size=per_device, gradient_accumulation_steps=accum,
+        lr_scheduler_type="linear", save_strategy="steps", report_to=[], bf16=use_bf16(bf16),
+        use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=True,
+        ddp_find_unused_parameters=False,
+    )
+    base.update(kwargs)
+    return TrainingArguments(**base)
+
+
+def mean_reduced_loss(model):
+    """Tell the Trainer that ``model``'s loss is a plain per-micro-batch mean.
+
+    HF heads (``*ForMaskedLM``, ``*ForSequenceClassification``, ``*ForQuestionAnswering`` of
+    BERT/XLM-R) accept ``**kwargs`` but ignore ``num_items_in_batch``; the Trainer would then
+    skip dividing by the accumulation steps and multiply the loss by the world size. With this
+    flag the loss is averaged over accumulation steps and ranks like the global batch it is.
+    """
+    model.accepts_loss_kwargs = False
+    return model
+
+
+def training_arguments(cfg: OptimConfig, workdir: str | Path, **overrides):
+    """TrainingArguments for a step-budgeted job (pretraining, distillation) from its OptimConfig."""
+    kwargs = dict(
+        max_steps=cfg.steps, learning_rate=cfg.lr, warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay, adam_beta1=cfg.adam_beta1, adam_beta2=cfg.adam_beta2,
+        adam_epsilon=cfg.adam_epsilon, max_grad_norm=cfg.max_grad_norm, save_steps=cfg.save_steps,
+        save_total_limit=2, logging_steps=cfg.logging_steps, seed=cfg.seed, data_seed=cfg.seed,
+        remove_unused_columns=False,
+    )
+    kwargs.update(overrides)
+    return trainer_arguments(workdir, cfg.batch_size, cfg.max_device_batch, cfg.bf16, **kwargs)
