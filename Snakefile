@@ -1,6 +1,7 @@
 # minilm-repro: corpus -> teacher -> teacher assistant -> student -> fine-tuning -> tables.
-# Science lives in the config (workflow/config/*.yaml, smoke by default); executor settings in
-# workflow/profiles/. Every rule calls the package's CLI: `minilm-repro <stage> ...`.
+# Science lives in the config (workflow/config/*.yaml, smoke by default); the job planner
+# (minilm_repro/planner.py) turns it into jobs; executor settings live in workflow/profiles/.
+# Every rule runs one planned job: `minilm-repro <stage> --spec <the job's spec>`.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -24,5 +25,5 @@ include: "workflow/rules/report.smk"
 
 rule all:
     input:
-        all_targets(),
+        PLAN.report_targets(),
     default_target: True

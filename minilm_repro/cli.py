@@ -1,53 +1,42 @@
-"""``minilm-repro <stage>``: one sub-command per pipeline stage.
+"""``minilm-repro <command> ...``: the command ``foo-bar`` is ``minilm_repro.commands.foo_bar.main``.
 
-Each stage module exposes ``register(subparsers)``, which adds its sub-command(s) and sets
-``func`` on the parsed namespace; a run imports only the module of its sub-command.
+A run imports only its command's module (every pipeline job starts a process, and importing
+every stage costs seconds); ``minilm-repro --help`` lists the modules of :mod:`minilm_repro.commands`.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import pkgutil
 import sys
 
-# module -> the sub-commands its register() adds, in --help order. A run imports only the module
-# of its sub-command: every pipeline job starts a process, and importing all stages costs ~1 s.
-STAGE_COMMANDS: dict[str, tuple[str, ...]] = {
-    "minilm_repro.prepare": ("generate", "train-tokenizer", "prepare-corpus", "corpus", "track"),
-    "minilm_repro.data.cli": ("tasks",),
-    "minilm_repro.metrics.cli": ("evaluate",),
-    "minilm_repro.hub": ("fetch-model", "fetch-corpus", "describe-model", "export-tokenizer"),
-    "minilm_repro.pretrain": ("pretrain",),
-    "minilm_repro.distill.train": ("distill",),
-    "minilm_repro.finetune.features": ("tokenize-task",),
-    "minilm_repro.finetune.run": ("finetune",),
-    "minilm_repro.report.tables": ("report",),
-    "minilm_repro.report.speed": ("speed",),
-    "minilm_repro.report.plots": ("figures",),
-    "minilm_repro.launch": ("launch",),
-}
-STAGE_MODULES = tuple(STAGE_COMMANDS)
+from minilm_repro import commands
 
 
-def _modules_for(argv: list[str]) -> tuple[str, ...]:
-    command = next((a for a in argv if not a.startswith("-")), None)
-    owner = [m for m, cmds in STAGE_COMMANDS.items() if command in cmds]
-    return tuple(owner) or STAGE_MODULES  # --help, or an unknown command: argparse lists them all
+def command_names() -> list[str]:
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(commands.__path__))
 
 
-def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="minilm-repro", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
-    for name in STAGE_MODULES if argv is None else _modules_for(argv):
-        importlib.import_module(name).register(sub)
-    return parser
+def _usage() -> str:
+    lines = ["usage: minilm-repro <command> [arguments]   (minilm-repro <command> --help for its own)", "",
+             "commands:"]
+    for name in command_names():
+        doc = (importlib.import_module(f"minilm_repro.commands.{name.replace('-', '_')}").__doc__ or "").strip()
+        lines.append(f"  {name:<18}{doc.splitlines()[0] if doc else ''}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv).parse_args(argv)
-    result = args.func(args)
-    return int(result or 0)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    name = argv[0]
+    if name not in command_names():
+        print(f"minilm-repro: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"minilm_repro.commands.{name.replace('-', '_')}")
+    return int(module.main(argv[1:]) or 0)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ network is.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -15,28 +14,48 @@ from pathlib import Path
 from minilm_repro.atomic import write_json
 
 
-def _offline_hint(what: str, cmd: str) -> str:
+def _offline_hint(what: str, fetch: str) -> str:
     return (f"cannot fetch {what}: the hub is unreachable or HF_HUB_OFFLINE=1 is set. On a machine with "
-            f"network run:\n  {cmd}\nand copy the result (or the HF cache, HF_HOME) to this machine.")
+            f"network run `{fetch}` and copy the Hugging Face cache (HF_HOME) to this machine, or run "
+            "this download job there (`snakemake --until <the fetch rule>`) and copy its output")
+
+
+# what a model directory needs: config, weights (safetensors preferred, else PyTorch's), tokenizer files
+MODEL_FILES = ("config.json", "*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin",
+               "pytorch_model.bin.index.json", "tokenizer*", "vocab.*", "merges.txt", "special_tokens_map.json",
+               "added_tokens.json", "*.model")
 
 
 def fetch_model(hub_id: str, revision: str, out_dir: str | Path) -> dict:
-    """Download ``hub_id@revision`` (model + tokenizer) into a plain HF model directory."""
-    from transformers import AutoModelForMaskedLM, AutoTokenizer
+    """Download ``hub_id@revision`` into a plain HF model directory, its files as published.
 
-    from minilm_repro.models.build import count_parameters
-    from minilm_repro.model_io import save_model_dir
+    The checkpoint's files are copied, not loaded and re-saved: every pretrained tensor (BERT's
+    pooler, the masked-LM head) reaches the fine-tuning and distillation stages unchanged.
+    """
+    import shutil
+
+    from huggingface_hub import snapshot_download
+
+    from minilm_repro.atomic import partial_dir, replace_dir
+    from minilm_repro.model_io import write_card
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(hub_id, revision=revision)
-        model = AutoModelForMaskedLM.from_pretrained(hub_id, revision=revision)
-    except OSError as exc:
-        raise RuntimeError(_offline_hint(f"{hub_id}@{revision}",
-                                         f"minilm-repro fetch-model --hub-id {hub_id} --revision {revision} --out {out_dir} --metrics /dev/null")) from exc
-    save_model_dir(model, tokenizer, out_dir, {"name": hub_id, "source": f"hub {hub_id}@{revision}"})
-    cfg = model.config
-    return {"params": count_parameters(model.base_model), "layers": cfg.num_hidden_layers,
-            "hidden": cfg.hidden_size, "hub_id": hub_id, "revision": revision}
+        snapshot = Path(snapshot_download(hub_id, revision=revision, allow_patterns=list(MODEL_FILES)))
+    except Exception as exc:  # offline misses, unknown repos and revisions: huggingface_hub raises several types
+        raise RuntimeError(_offline_hint(f"{hub_id}@{revision} ({type(exc).__name__})",
+                                         f"hf download {hub_id} --revision {revision}")) from exc
+    files = [f for f in snapshot.iterdir() if f.is_file()]
+    if any(f.suffix == ".safetensors" for f in files):  # one copy of the weights
+        files = [f for f in files if not f.name.startswith("pytorch_model")]
+    if not (snapshot / "config.json").is_file() or not any(f.suffix in (".safetensors", ".bin") for f in files):
+        raise RuntimeError(f"{hub_id}@{revision} has no config.json or no weights: not a model checkpoint")
+    tmp = partial_dir(out_dir)
+    tmp.mkdir(parents=True)
+    for f in files:
+        shutil.copyfile(f, tmp / f.name)  # the cache holds symlinks into its blob store
+    write_card(tmp, {"name": hub_id, "source": f"hub {hub_id}@{revision}"})
+    replace_dir(tmp, out_dir)
+    return {**describe_model(str(out_dir)), "hub_id": hub_id, "revision": revision}
 
 
 def fetch_corpus(cfg: dict, lang: str, out_file: str | Path) -> dict:
@@ -49,7 +68,7 @@ def fetch_corpus(cfg: dict, lang: str, out_file: str | Path) -> dict:
                                    split=cfg.get("split", "train"), streaming=True)
     except Exception as exc:
         raise RuntimeError(_offline_hint(f"corpus {cfg['id']}/{config_name}",
-                                         f"minilm-repro fetch-corpus --lang {lang} --out {out_file} --config '{json.dumps(cfg)}'")) from exc
+                                         f"hf download {cfg['id']} --repo-type dataset --revision {cfg['revision']}")) from exc
     column = cfg.get("text_column", "text")
     limit = cfg.get("max_documents")
     out_file = Path(out_file)
@@ -90,42 +109,40 @@ def export_tokenizer(model_dir: str, out_dir: str) -> None:
     load_tokenizer(model_dir).save_pretrained(out_dir)
 
 
-def _logged(stage: str, args, run_name: str, result_of) -> dict:
-    """The job's record: with --profile, one MLflow run holding the whole result (tables from MLflow
-    alone need every model's size); without (an ad-hoc call), just the result and the --tags."""
-    if args.profile is None:
-        return {**result_of(), "tags": json.loads(args.tags)}
+def _logged(spec, stage: str, result_of) -> dict:
+    """The job's record: with a profile, one MLflow run holding the whole result (tables from MLflow
+    alone need every model's size); without (an untracked download), just the result and the tags."""
+    if spec.run.profile is None:
+        return {**result_of(), "tags": spec.run.tags}
     from minilm_repro.stage import open_run
 
-    with open_run(args, stage, {}, run_name) as job:
+    with open_run(spec.run, stage, {}) as job:
         return job.log_result(result_of())
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fetch-model", help="download a hub checkpoint into a local model directory")
-    p.add_argument("--hub-id", required=True)
-    p.add_argument("--revision", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--metrics", required=True)
-    p.add_argument("--tags", default="{}")
-    p.add_argument("--profile", default=None, help="log an MLflow run in this profile's experiment")
-    p.set_defaults(func=lambda a: write_json(a.metrics, _logged(
-        "fetch", a, a.hub_id, lambda: fetch_model(a.hub_id, a.revision, a.out))))
+def run_fetch_model(spec) -> int:
+    """The ``fetch-model`` stage: hub ``settings.id@revision`` into ``paths.out``; its record into
+    ``paths.metrics`` when the job has one (a teacher's does, an external checkpoint's is its describe job's)."""
+    hub_id, revision = spec.settings["id"], spec.settings["revision"]
+    record = _logged(spec, "fetch", lambda: fetch_model(hub_id, revision, spec.paths["out"]))
+    if spec.paths.get("metrics"):
+        write_json(spec.paths["metrics"], record)
+    return 0
 
-    p = sub.add_parser("fetch-corpus", help="download one language of a hub text dataset as a text file")
-    p.add_argument("--lang", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--config", required=True, help="JSON: id, revision, languages{lang: config}, ...")
-    p.set_defaults(func=lambda a: print(json.dumps(fetch_corpus(json.loads(a.config), a.lang, a.out))))
 
-    p = sub.add_parser("describe-model", help="write a local model directory's size and shape as JSON")
-    p.add_argument("--model", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--tags", default="{}")
-    p.add_argument("--profile", default=None, help="log an MLflow run in this profile's experiment")
-    p.set_defaults(func=lambda a: write_json(a.out, _logged("describe", a, a.model, lambda: describe_model(a.model))))
+def run_fetch_corpus(spec) -> int:
+    """The ``fetch-corpus`` stage: one language of a hub text dataset as a text file."""
+    print(json.dumps(fetch_corpus(spec.settings, spec.paths["lang"], spec.paths["out"])))
+    return 0
 
-    p = sub.add_parser("export-tokenizer", help="save a model directory's tokenizer on its own")
-    p.add_argument("--model", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=lambda a: export_tokenizer(a.model, a.out))
+
+def run_describe_model(spec) -> int:
+    """The ``describe-model`` stage: a local model directory's size and shape as JSON."""
+    write_json(spec.paths["out"], _logged(spec, "describe", lambda: describe_model(spec.paths["model"])))
+    return 0
+
+
+def run_export_tokenizer(spec) -> int:
+    """The ``export-tokenizer`` stage: a model directory's tokenizer on its own."""
+    export_tokenizer(spec.paths["model"], spec.paths["out"])
+    return 0

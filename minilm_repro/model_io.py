@@ -14,11 +14,17 @@ def save_model_dir(model, tokenizer, out_dir: str | Path, card: dict) -> None:
     tmp = partial_dir(out_dir)
     model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
-    lines = [f"# {card.get('name', out_dir.name)}", "", "Produced by minilm-repro.", ""]
-    lines += [f"- **{k}**: {v}" for k, v in card.items()]
-    (tmp / "README.md").write_text("\n".join(lines) + "\n")
-    write_json(tmp / "minilm_repro.json", card)
+    write_card(tmp, card, out_dir.name)
     replace_dir(tmp, out_dir)
+
+
+def write_card(model_dir: str | Path, card: dict, name: str | None = None) -> None:
+    """The model card of a model directory: ``README.md`` for people, ``minilm_repro.json`` for code."""
+    model_dir = Path(model_dir)
+    lines = [f"# {card.get('name', name or model_dir.name)}", "", "Produced by minilm-repro.", ""]
+    lines += [f"- **{k}**: {v}" for k, v in card.items()]
+    (model_dir / "README.md").write_text("\n".join(lines) + "\n")
+    write_json(model_dir / "minilm_repro.json", card)
 
 
 def load_tokenizer(path: str | Path):

@@ -1,4 +1,5 @@
-"""Data-side stage CLIs: generate the embedded benchmark, train a tokenizer, prepare a corpus."""
+"""Data-side stages: generate the embedded benchmark, train a tokenizer, prepare a corpus; corpus stats
+and the MLflow set-up (``track init``)."""
 
 from __future__ import annotations
 
@@ -7,35 +8,36 @@ import json
 
 from minilm_repro.config import parse_stage_config
 from minilm_repro.atomic import write_json
-from minilm_repro.stage import set_threads
 
 
-def _generate(args) -> int:
+def run_generate(spec) -> int:
+    """The ``generate`` stage: the embedded synthetic benchmark into ``paths.out``."""
     from minilm_repro.data.synthetic import SyntheticConfig, generate_benchmark
 
-    cfg = SyntheticConfig.from_dict(json.loads(args.config))
-    manifest = generate_benchmark(args.out, cfg)
-    print(json.dumps({"out": args.out, "tasks": sorted(manifest.get("counts", manifest).keys())
+    cfg = SyntheticConfig.from_dict(spec.settings)
+    manifest = generate_benchmark(spec.paths["out"], cfg)
+    print(json.dumps({"out": spec.paths["out"], "tasks": sorted(manifest.get("counts", manifest).keys())
                       if isinstance(manifest, dict) else None}, default=str)[:2000])
     return 0
 
 
-def _tokenizer(args) -> int:
+def run_tokenizer(spec) -> int:
+    """The ``train-tokenizer`` stage: a WordPiece or sentencepiece tokenizer on ``paths.text``."""
     from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
 
-    cfg = parse_stage_config(TokenizerConfig, args.config, "tokenizer config")
-    tok = train_tokenizer(args.text, cfg, args.out)
-    print(f"tokenizer: {cfg.kind}, {len(tok)} tokens -> {args.out}")
+    cfg = parse_stage_config(TokenizerConfig, spec.settings, "tokenizer config")
+    tok = train_tokenizer(spec.paths["text"], cfg, spec.paths["out"])
+    print(f"tokenizer: {cfg.kind}, {len(tok)} tokens -> {spec.paths['out']}")
     return 0
 
 
-def _corpus(args) -> int:
+def run_corpus(spec) -> int:
+    """The ``prepare-corpus`` stage: tokenise and pack ``paths.text`` into blocks."""
     from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
     from minilm_repro.model_io import load_tokenizer
 
-    set_threads(args.threads)
-    cfg = parse_stage_config(CorpusConfig, args.config, "corpus config")
-    stats = prepare_corpus(args.text, load_tokenizer(args.tokenizer), cfg, args.out)
+    cfg = parse_stage_config(CorpusConfig, spec.settings, "corpus config")
+    stats = prepare_corpus(spec.paths["text"], load_tokenizer(spec.paths["tokenizer"]), cfg, spec.paths["out"])
     print(json.dumps(stats, sort_keys=True))
     return 0
 
@@ -57,25 +59,6 @@ def _track_init(args) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="generate the embedded synthetic multilingual benchmark")
-    p.add_argument("--out", required=True)
-    p.add_argument("--config", required=True, help="SyntheticConfig as JSON")
-    p.set_defaults(func=_generate)
-
-    p = sub.add_parser("train-tokenizer", help="train a WordPiece or sentencepiece tokenizer on text files")
-    p.add_argument("--text", nargs="+", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--config", required=True)
-    p.set_defaults(func=_tokenizer)
-
-    p = sub.add_parser("prepare-corpus", help="tokenise and pack text files into blocks")
-    p.add_argument("--text", nargs="+", required=True, help="text files; the stem is the language code")
-    p.add_argument("--tokenizer", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--config", required=True)
-    p.add_argument("--threads", type=int, default=0)
-    p.set_defaults(func=_corpus)
-
     p = sub.add_parser("corpus", help="inspect a prepared corpus")
     csub = p.add_subparsers(dest="corpus_command", required=True)
     s = csub.add_parser("stats", help="blocks, tokens, per-language token shares")

@@ -6,16 +6,13 @@ shape and sees the same corpus blocks for the same number of steps and global ba
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from pathlib import Path
 
+from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.models.build import ArchConfig, count_parameters, student_config, teacher_config
-from minilm_repro.atomic import write_json
-from minilm_repro.stage import add_common_args, open_run, set_threads
-from minilm_repro.distributed import is_main_process
 from minilm_repro.model_io import load_tokenizer, save_model_dir
 from minilm_repro.trainer_setup import OptimConfig, mean_reduced_loss, training_arguments
 from minilm_repro.workdir import job_key, last_checkpoint
@@ -81,26 +78,9 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
     return metrics
 
 
-def _run(args) -> int:
-    set_threads(args.threads)
-    cfg = parse_stage_config(PretrainConfig, args.config, "pretrain config")
-    with open_run(args, "pretrain", dataclasses.asdict(cfg), args.name) as job:
-        metrics = pretrain(cfg, args.tokenizer, args.corpus, args.out, args.workdir, args.like, job, args.name)
-        job.log_metrics({f"final/{k}": v for k, v in metrics.items()})
-        record = job.log_result(metrics)  # the whole result in MLflow; the same record in the metrics file
-    if is_main_process():
-        write_json(args.metrics, record)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="MLM-pretrain a model from random init (tiny teacher, scratch baseline)")
-    p.add_argument("--tokenizer", required=True)
-    p.add_argument("--corpus", required=True, help="prepared corpus directory")
-    p.add_argument("--out", required=True, help="final HF model directory")
-    p.add_argument("--workdir", required=True, help="checkpoint directory (resume from here)")
-    p.add_argument("--metrics", required=True, help="metrics JSON to write")
-    p.add_argument("--like", help="derive the architecture from this model directory ('shape' config)")
-    p.add_argument("--name", default="model")
-    add_common_args(p)
-    p.set_defaults(func=_run)
+def run_job(spec) -> int:
+    """The ``pretrain`` stage of one job (see :mod:`minilm_repro.stage`)."""
+    cfg = parse_stage_config(PretrainConfig, spec.settings, "pretrain config")
+    p, name = spec.paths, spec.run.tags.get("model", "model")
+    return tracked_job(spec, cfg, lambda job: pretrain(cfg, p["tokenizer"], p["corpus"], p["out"], p["workdir"],
+                                                       p.get("like"), job, name))

@@ -1,5 +1,7 @@
+import json
 import os
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,18 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_EVALUATE_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def job_spec(stage: str, settings: dict, paths: dict, *, tags: dict | None = None, run_name: str = "job",
+             profile: str | None = "adhoc", threads: int = 1) -> str:
+    """The ``--spec`` JSON of one ``stage`` job, as the planner writes it for a rule."""
+    return json.dumps({"id": f"test/{stage}", "stage": stage, "settings": settings, "paths": paths,
+                       "run": {"profile": profile, "tags": tags or {}, "run_name": run_name, "threads": threads}})
+
+
+def job_argv(stage: str, settings: dict, paths: dict, **run) -> list[str]:
+    """``python -m minilm_repro <stage> --spec ...``: one job run as a rule runs it (see :func:`job_spec`)."""
+    return [sys.executable, "-m", "minilm_repro", stage, "--spec", job_spec(stage, settings, paths, **run)]
 
 
 @pytest.fixture(autouse=True)

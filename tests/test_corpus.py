@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import write_toy_corpus
+from conftest import job_spec, write_toy_corpus
 from minilm_repro.config import ConfigError
 from minilm_repro.data.corpus import CorpusConfig, corpus_stats, load_corpus, prepare_corpus, sampling_counts
 from minilm_repro.data.packing import assemble_blocks, block_spans, load_backend, pack_documents
@@ -164,9 +164,9 @@ def test_corpus_stats_cli(tmp_path, wordpiece_dir, capsys):
 
     big = write_toy_corpus(tmp_path / "x" / "en.txt", docs=40, seed=1)
     small = write_toy_corpus(tmp_path / "x" / "de.txt", docs=10, seed=2)
-    cfg = json.dumps({"max_seq_len": 32, "alpha": 0.5, "num_shards": 2})
-    assert main(["prepare-corpus", "--text", str(big), str(small), "--tokenizer", str(wordpiece_dir),
-                 "--out", str(tmp_path / "c"), "--config", cfg]) == 0
+    spec = job_spec("prepare-corpus", {"max_seq_len": 32, "alpha": 0.5, "num_shards": 2},
+                    {"text": [str(big), str(small)], "tokenizer": str(wordpiece_dir), "out": str(tmp_path / "c")})
+    assert main(["prepare-corpus", "--spec", spec]) == 0
     capsys.readouterr()
     assert main(["corpus", "stats", str(tmp_path / "c")]) == 0
     shown = json.loads(capsys.readouterr().out)

@@ -5,11 +5,11 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import job_argv
 
 from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
 
@@ -37,10 +37,10 @@ def _cmd(root: Path, name: str, steps: int = 120, save_steps: int = 20) -> list[
     cfg = {"shape": {"layers": 2, "hidden": 32},
            "optim": {"steps": steps, "batch_size": 8, "lr": 5e-4, "warmup_steps": 5, "save_steps": save_steps,
                      "logging_steps": 10, "seed": 7}}
-    return [sys.executable, "-m", "minilm_repro", "distill", "--teacher", str(root / "teacher"),
-            "--corpus", str(root / "corpus"), "--out", str(root / name / "model"), "--workdir",
-            str(root / name / "work"), "--metrics", str(root / name / "metrics.json"), "--name", name,
-            "--config", json.dumps(cfg), "--threads", "1"]
+    paths = {"teacher": str(root / "teacher"), "teacher_name": "teacher", "corpus": str(root / "corpus"),
+             "out": str(root / name / "model"), "workdir": str(root / name / "work"),
+             "metrics": str(root / name / "metrics.json")}
+    return job_argv("distill", cfg, paths, tags={"model": name}, run_name=name)
 
 
 def _weights(path: Path):

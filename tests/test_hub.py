@@ -8,9 +8,9 @@ tiny BERT and its tokenizer, so ``AutoModel.from_pretrained("org/name", revision
 
 import json
 import subprocess
-import sys
 
 import pytest
+from conftest import job_argv
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
@@ -34,17 +34,17 @@ def hub_cache(tmp_path, wordpiece_dir, monkeypatch):
     return tmp_path
 
 
-def _cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "minilm_repro", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+def _cli(argv, cwd):
+    return subprocess.run(argv, capture_output=True, text=True, cwd=cwd, timeout=300)
 
 
 def test_fetch_model_from_the_hub_cache(hub_cache):
     from transformers import AutoModel, AutoTokenizer
 
     out = hub_cache / "teacher"
-    res = _cli("fetch-model", "--hub-id", "tiny-org/tiny-bert", "--revision", "main", "--out", str(out),
-               "--metrics", str(hub_cache / "teacher.json"), "--tags", '{"model": "teacher"}', cwd=hub_cache)
+    res = _cli(job_argv("fetch-model", {"id": "tiny-org/tiny-bert", "revision": "main"},
+                        {"out": str(out), "metrics": str(hub_cache / "teacher.json")}, tags={"model": "teacher"},
+                        profile=None), cwd=hub_cache)
     assert res.returncode == 0, res.stderr[-2000:]
     metrics = json.loads((hub_cache / "teacher.json").read_text())
     assert (metrics["layers"], metrics["hidden"], metrics["hub_id"]) == (2, 32, "tiny-org/tiny-bert")
@@ -53,8 +53,9 @@ def test_fetch_model_from_the_hub_cache(hub_cache):
 
 
 def test_missing_checkpoint_offline_names_the_command(hub_cache):
-    res = _cli("fetch-model", "--hub-id", "tiny-org/absent", "--revision", "main", "--out", str(hub_cache / "x"),
-               "--metrics", str(hub_cache / "x.json"), cwd=hub_cache)
+    res = _cli(job_argv("fetch-model", {"id": "tiny-org/absent", "revision": "main"},
+                        {"out": str(hub_cache / "x"), "metrics": str(hub_cache / "x.json")}, profile=None), cwd=hub_cache)
     assert res.returncode != 0
     assert "cannot fetch tiny-org/absent@main" in res.stderr
-    assert "minilm-repro fetch-model --hub-id tiny-org/absent --revision main" in res.stderr
+    assert "hf download tiny-org/absent --revision main" in res.stderr
+    assert not (hub_cache / "x").exists() and not (hub_cache / "x.json").exists()

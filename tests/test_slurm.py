@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, write_toy_corpus
+from conftest import REPO, job_spec, write_toy_corpus
 from minilm_repro.launch import Allocation, LaunchError, command, multinode_command
 from slurm_cluster import LocalSlurm, SlurmUnavailable, unavailable_reason
 
@@ -279,10 +279,10 @@ def tiny_distill_args(root: Path, wordpiece_dir: Path, toy_corpus: Path, steps: 
     tok.save_pretrained(root / "teacher")
     prepare_corpus([toy_corpus], tok, CorpusConfig(max_seq_len=32), root / "corpus")
     optim = {"steps": steps, "batch_size": 8, "lr": 5e-4, "warmup_steps": 1, "save_steps": 1000, "logging_steps": 1}
-    return ["distill", "--teacher", str(root / "teacher"), "--corpus", str(root / "corpus"), "--out", str(root / "student"),
-            "--workdir", str(root / "work"), "--metrics", str(root / "student.metrics.json"), "--name", "student",
-            "--config", json.dumps({"shape": {"layers": 1, "hidden": 16}, "optim": optim}),
-            "--profile", "slurmtest", "--threads", "1"]
+    paths = {"teacher": str(root / "teacher"), "teacher_name": "teacher", "corpus": str(root / "corpus"),
+             "out": str(root / "student"), "workdir": str(root / "work"), "metrics": str(root / "student.metrics.json")}
+    return ["distill", "--spec", job_spec("distill", {"shape": {"layers": 1, "hidden": 16}, "optim": optim}, paths,
+                                          tags={"model": "student"}, run_name="student", profile="slurmtest")]
 
 
 @pytest.mark.slurm

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_city_task
+from conftest import job_spec, write_city_task
 
 from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
 
@@ -110,10 +110,10 @@ def _distill_args(root: Path, name: str, max_device_batch: int) -> list[str]:
     cfg = {"shape": {"layers": 2, "hidden": 32},
            "optim": {"steps": STEPS, "batch_size": GLOBAL_BATCH, "lr": 5e-4, "warmup_steps": 2, "save_steps": 1000,
                      "logging_steps": 1, "seed": 7, "max_device_batch": max_device_batch}}
-    return ["distill", "--teacher", str(root / "teacher"), "--corpus", str(root / "corpus"),
-            "--out", str(root / name / "model"), "--workdir", str(root / name / "work"),
-            "--metrics", str(root / name / "metrics.json"), "--name", name, "--config", json.dumps(cfg),
-            "--profile", "torchrun", "--threads", "1"]
+    paths = {"teacher": str(root / "teacher"), "teacher_name": "teacher", "corpus": str(root / "corpus"),
+             "out": str(root / name / "model"), "workdir": str(root / name / "work"),
+             "metrics": str(root / name / "metrics.json")}
+    return ["distill", "--spec", job_spec("distill", cfg, paths, tags={"model": name}, run_name=name, profile="torchrun")]
 
 
 # one process: micro-batches of 4 x 2 accumulation steps; two ranks: 4 each, no accumulation
@@ -157,10 +157,9 @@ def sst2_features(tiny_teacher):
 def _finetune_args(root: Path, name: str) -> list[str]:
     cfg = {"task": "sst2", "lr": 1e-3, "epochs": 1, "batch_size": GLOBAL_BATCH, "seed": 3, "warmup_ratio": 0.0,
            "save_steps": 1000, "logging_steps": 1}
-    return ["finetune", "--model", str(root / "teacher"), "--features", str(root / "features"),
-            "--tasks-root", str(root / "tasks"), "--workdir", str(root / name / "work"),
-            "--metrics", str(root / name / "metrics.json"), "--run-name", name, "--config", json.dumps(cfg),
-            "--profile", "torchrun", "--threads", "1"]
+    paths = {"model": str(root / "teacher"), "features": str(root / "features"), "tasks_root": str(root / "tasks"),
+             "workdir": str(root / name / "work"), "metrics": str(root / name / "metrics.json")}
+    return ["finetune", "--spec", job_spec("finetune", cfg, paths, run_name=name, profile="torchrun")]
 
 
 def test_finetune_two_ranks_match_one_process(sst2_features, tmp_path, monkeypatch):

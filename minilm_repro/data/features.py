@@ -14,27 +14,10 @@ from __future__ import annotations
 
 from datasets import ClassLabel, Features, Sequence, Value
 
-GLUE_TASKS = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte")
-QA_TASKS = ("squad_v2", "squad", "mlqa")
-TASKS = GLUE_TASKS + ("squad_v2", "squad", "xnli", "mlqa")
-
-XNLI_LANGUAGES = ("ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh")
-MLQA_LANGUAGES = ("en", "es", "de", "ar", "hi", "vi", "zh")
-
-NLI_LABELS = ["entailment", "neutral", "contradiction"]
-
-# text columns per task, in model input order (first, second)
-TEXT_COLUMNS: dict[str, tuple[str, ...]] = {
-    "cola": ("sentence",),
-    "sst2": ("sentence",),
-    "mrpc": ("sentence1", "sentence2"),
-    "stsb": ("sentence1", "sentence2"),
-    "qqp": ("question1", "question2"),
-    "mnli": ("premise", "hypothesis"),
-    "qnli": ("question", "sentence"),
-    "rte": ("sentence1", "sentence2"),
-    "xnli": ("premise", "hypothesis"),
-}
+from minilm_repro.task_names import (  # noqa: F401  (the task constants, importable from here too)
+    GLUE_TASKS, MLQA_LANGUAGES, NLI_LABELS, QA_TASKS, SPLITS, TASKS, TEXT_COLUMNS, XNLI_LANGUAGES, check_task, is_qa,
+    is_regression,
+)
 
 _idx = Value("int32")
 
@@ -80,31 +63,8 @@ FEATURES: dict[str, Features] = {
     ),
 }
 
-# the splits each task has on the hub (labelled ones used for training / evaluation)
-SPLITS: dict[str, tuple[str, ...]] = {
-    **{t: ("train", "validation", "test") for t in GLUE_TASKS if t != "mnli"},
-    "mnli": ("train", "validation_matched", "validation_mismatched", "test_matched", "test_mismatched"),
-    "squad_v2": ("train", "validation"),
-    "squad": ("train", "validation"),
-    "xnli": ("train", "validation", "test"),
-    "mlqa": ("validation", "test"),
-}
-
-
-def is_regression(task: str) -> bool:
-    return task == "stsb"
-
-
-def is_qa(task: str) -> bool:
-    return task in QA_TASKS
 
 
 def num_labels(task: str) -> int:
     label = FEATURES[task]["label"]
     return 1 if isinstance(label, Value) else label.num_classes
-
-
-def check_task(task: str) -> str:
-    if task not in FEATURES:
-        raise ValueError(f"unknown task {task!r}; known tasks: {', '.join(TASKS)}")
-    return task

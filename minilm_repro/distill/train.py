@@ -8,16 +8,13 @@ uniform subset of teacher layers instead (not the paper's, offered for compariso
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from pathlib import Path
 
+from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.models.build import count_parameters, student_config
-from minilm_repro.atomic import write_json
-from minilm_repro.stage import add_common_args, open_run, set_threads
-from minilm_repro.distributed import is_main_process
 from minilm_repro.model_io import load_pretrained, load_tokenizer, save_model_dir, tokenizer_matches
 from minilm_repro.trainer_setup import OptimConfig, training_arguments
 from minilm_repro.workdir import job_key, last_checkpoint
@@ -171,26 +168,9 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
     return metrics
 
 
-def _run(args) -> int:
-    set_threads(args.threads)
-    cfg = parse_stage_config(DistillConfig, args.config, "distill config")
-    with open_run(args, "distill", dataclasses.asdict(cfg), args.name) as job:
-        metrics = distill(cfg, args.teacher, args.corpus, args.out, args.workdir, job, args.name, args.teacher_name)
-        job.log_metrics({f"final/{k}": v for k, v in metrics.items() if not isinstance(v, bool)})
-        record = job.log_result(metrics)  # the whole result in MLflow; the same record in the metrics file
-    if is_main_process():
-        write_json(args.metrics, record)
-    return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("distill", help="distil a teacher (or assistant) into a student with MiniLM relations")
-    p.add_argument("--teacher", required=True, help="teacher model directory (with its tokenizer)")
-    p.add_argument("--corpus", required=True, help="prepared corpus directory (teacher's tokenizer)")
-    p.add_argument("--out", required=True, help="final student model directory")
-    p.add_argument("--workdir", required=True, help="checkpoint directory (resume from here)")
-    p.add_argument("--metrics", required=True, help="metrics JSON to write")
-    p.add_argument("--name", default="student")
-    p.add_argument("--teacher-name", default="teacher")
-    add_common_args(p)
-    p.set_defaults(func=_run)
+def run_job(spec) -> int:
+    """The ``distill`` stage of one job (see :mod:`minilm_repro.stage`)."""
+    cfg = parse_stage_config(DistillConfig, spec.settings, "distill config")
+    p = spec.paths
+    return tracked_job(spec, cfg, lambda job: distill(cfg, p["teacher"], p["corpus"], p["out"], p["workdir"], job,
+                                                      spec.run.tags.get("model", "student"), p["teacher_name"]))

@@ -9,17 +9,14 @@ Output directory::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
 
 from minilm_repro.config import parse_stage_config
-from minilm_repro.data.features import TEXT_COLUMNS, is_qa
-from minilm_repro.data.layout import load_split
 from minilm_repro.finetune.plan import DataRef, task_plan
+from minilm_repro.task_names import TEXT_COLUMNS, is_qa
 from minilm_repro.atomic import write_json
-from minilm_repro.stage import set_threads
 
 
 @dataclasses.dataclass
@@ -50,6 +47,7 @@ def _classification(ds, tokenizer, task: str, max_length: int, num_proc):
 
 
 def tokenize_task(cfg: FeaturesConfig, tokenizer, tasks_root: str | Path, out_dir: str | Path) -> dict:
+    from minilm_repro.data.layout import load_split
     from minilm_repro.finetune import qa_processing as qa
 
     plan = task_plan(cfg.task, cfg.languages, cfg.train_language, cfg.cross_language)
@@ -89,20 +87,10 @@ def load_manifest(features_dir: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _run(args) -> int:
+def run_job(spec) -> int:
+    """The ``tokenize-task`` stage of one job."""
     from minilm_repro.model_io import load_tokenizer
 
-    set_threads(args.threads)
-    cfg = parse_stage_config(FeaturesConfig, args.config, "tokenize-task config")
-    tokenize_task(cfg, load_tokenizer(args.tokenizer), args.tasks_root, args.out)
+    cfg = parse_stage_config(FeaturesConfig, spec.settings, "tokenize-task config")
+    tokenize_task(cfg, load_tokenizer(spec.paths["tokenizer"]), spec.paths["tasks_root"], spec.paths["out"])
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tokenize-task", help="tokenise a task's train/eval splits once for a tokenizer")
-    p.add_argument("--tokenizer", required=True)
-    p.add_argument("--tasks-root", required=True, help="task directory in the canonical parquet layout")
-    p.add_argument("--out", required=True)
-    p.add_argument("--config", required=True, help="JSON: task, languages, train_language, max_length, ...")
-    p.add_argument("--threads", type=int, default=0)
-    p.set_defaults(func=_run)

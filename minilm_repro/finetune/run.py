@@ -9,21 +9,18 @@ tokenizer makes them).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 
+from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.data.features import FEATURES, is_qa, is_regression, num_labels
 from minilm_repro.data.layout import load_split
 from minilm_repro.finetune.features import load_manifest
 from minilm_repro.finetune.plan import PRIMARY_METRIC
-from minilm_repro.atomic import write_json
-from minilm_repro.stage import add_common_args, open_run, set_threads
-from minilm_repro.distributed import is_main_process
 from minilm_repro.model_io import load_tokenizer, tokenizer_matches
 from minilm_repro.trainer_setup import mean_reduced_loss, trainer_arguments
 from minilm_repro.workdir import job_key, last_checkpoint
@@ -222,28 +219,17 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
     return out
 
 
-def _run(args) -> int:
-    set_threads(args.threads)
-    cfg = parse_stage_config(FinetuneConfig, args.config, "finetune config")
-    with open_run(args, "finetune", dataclasses.asdict(cfg), args.run_name) as job:
-        metrics = finetune(cfg, args.model, args.features, args.tasks_root, args.workdir, job)
-        flat = {"select_score": metrics["select_score"], "train_seconds": metrics["train_seconds"]}
-        for name, res in metrics["evals"].items():
-            flat.update({f"{name}/{k}": v for k, v in res["scores"].items() if isinstance(v, (int, float))})
-        job.log_metrics(flat)
-        record = job.log_result(metrics)  # the whole result in MLflow; the same record in the metrics file
-    if is_main_process():
-        write_json(args.metrics, record)
-    return 0
+def _final_metrics(metrics: dict) -> dict:
+    """The flat numbers logged beside the whole result: selection score, time, each eval set's scores."""
+    flat = {"select_score": metrics["select_score"], "train_seconds": metrics["train_seconds"]}
+    for name, res in metrics["evals"].items():
+        flat.update({f"{name}/{k}": v for k, v in res["scores"].items() if isinstance(v, (int, float))})
+    return flat
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("finetune", help="fine-tune a model on a task (one grid point, one seed) and evaluate")
-    p.add_argument("--model", required=True, help="HF model directory (with tokenizer)")
-    p.add_argument("--features", required=True, help="output of `minilm-repro tokenize-task`")
-    p.add_argument("--tasks-root", required=True, help="task directory (raw examples for QA scoring)")
-    p.add_argument("--workdir", required=True, help="checkpoint directory (resume from here)")
-    p.add_argument("--metrics", required=True, help="metrics JSON to write")
-    p.add_argument("--run-name", default="finetune")
-    add_common_args(p)
-    p.set_defaults(func=_run)
+def run_job(spec) -> int:
+    """The ``finetune`` stage of one job (see :mod:`minilm_repro.stage`)."""
+    cfg = parse_stage_config(FinetuneConfig, spec.settings, "finetune config")
+    p = spec.paths
+    return tracked_job(spec, cfg, lambda job: finetune(cfg, p["model"], p["features"], p["tasks_root"], p["workdir"], job),
+                       _final_metrics)

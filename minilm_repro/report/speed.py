@@ -10,9 +10,7 @@ alike and the speed-up ratios compare models measured side by side; the job runs
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
@@ -20,7 +18,6 @@ import numpy as np
 
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.atomic import write_json
-from minilm_repro.stage import set_threads
 
 
 @dataclasses.dataclass
@@ -87,39 +84,24 @@ def measure(model_dirs: list[str], features_dirs: list[str], cfg: SpeedConfig) -
             for t, k, m in zip(times, tokens, models)]
 
 
-def _run(args) -> int:
+def run_job(spec) -> int:
+    """The ``speed`` stage of one job: time ``paths.models`` side by side; one MLflow run per model
+    (tags ``spec.run.tags[name]``), the records of all in ``paths.out``."""
     from minilm_repro.stage import open_run
 
-    if not len(args.model) == len(args.features) == len(args.name):
-        raise ConfigError(f"speed: give one --features and one --name per --model (got {len(args.model)} models, "
-                          f"{len(args.features)} feature dirs, {len(args.name)} names)")
-    tags = json.loads(args.tags)
-    missing = [n for n in args.name if n not in tags]
+    p, tags = spec.paths, spec.run.tags
+    if not len(p["models"]) == len(p["features"]) == len(p["names"]):
+        raise ConfigError(f"speed: give one features dir and one name per model (got {len(p['models'])} models, "
+                          f"{len(p['features'])} feature dirs, {len(p['names'])} names)")
+    missing = [n for n in p["names"] if n not in tags]
     if missing:
-        raise ConfigError(f"speed: --tags has no entry for model(s) {missing}; give {{name: {{tag: value}}}} for each")
-    set_threads(args.threads)
-    cfg = parse_stage_config(SpeedConfig, args.config, "speed config")
-    results = measure(args.model, args.features, cfg)
+        raise ConfigError(f"speed: the job's tags have no entry for model(s) {missing}; give {{name: {{tag: value}}}}")
+    cfg = parse_stage_config(SpeedConfig, spec.settings, "speed config")
+    results = measure(p["models"], p["features"], cfg)
     records = []
-    for name, result in zip(args.name, results):  # one MLflow run per model, as one job per model had
-        with open_run(args, "speed", dataclasses.asdict(cfg), f"{args.run_prefix}{name}/speed",
+    for name, result in zip(p["names"], results):  # one MLflow run per model, as one job per model had
+        with open_run(spec.run, "speed", dataclasses.asdict(cfg), f"{p['run_prefix']}{name}/speed",
                       tags=tags[name]) as job:
             records.append(job.log_result(result))
-    write_json(args.out, {"records": records})
+    write_json(p["out"], {"records": records})
     return 0
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("speed", help="time encoder inference on a task's batches, several models side by side "
-                                     "(speed-up column)")
-    p.add_argument("--model", nargs="+", required=True, help="model directories")
-    p.add_argument("--features", nargs="+", required=True,
-                   help="tokenize-task output per model, in the same order (its train split is timed)")
-    p.add_argument("--name", nargs="+", required=True, help="model names, in the same order")
-    p.add_argument("--out", required=True, help='timing JSON: {"records": [the record of each model]}')
-    p.add_argument("--config", default="{}")
-    p.add_argument("--profile", default="adhoc", help="profile name (MLflow experiment, tags)")
-    p.add_argument("--tags", default="{}", help="MLflow tags per model name, as JSON {name: {track, model, ...}}")
-    p.add_argument("--run-prefix", default="", help="MLflow run names are <prefix><name>/speed")
-    p.add_argument("--threads", type=int, default=0)
-    p.set_defaults(func=_run)

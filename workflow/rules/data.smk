@@ -7,39 +7,35 @@ if "benchmark" in config:
         output:
             directory(BENCHMARK_DIR),
         params:
-            cfg=as_json(config["benchmark"]),
+            spec=spec_of("generate_benchmark"),
         log:
             f"{RESULTS}/logs/generate_benchmark.log",
         benchmark:
             f"{RESULTS}/benchmarks/generate_benchmark.tsv"
         shell:
-            "minilm-repro generate --out {output} --config {params.cfg:q} > {log} 2>&1"
+            "minilm-repro generate --spec {params.spec:q} > {log} 2>&1"
 
 
-for _task, _src in config.get("task_sources", {}).items():
+for _job in PLAN.jobs.values():
+    if not _job.rule.startswith("download_"):
+        continue
 
     # downloads are local rules (the submit host has the network; compute nodes run offline)
     rule:
         name:
-            f"download_{_task}"
+            _job.rule
         localrule: True
         output:
-            f"{tasks_root()}/.{_task}.downloaded",
+            _job.paths["done"],
         params:
-            task=f"glue/{_task}" if _task in ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte") else _task,
-            hub_id=_src["hub_id"],
-            revision=_src["revision"],
-            root=tasks_root(),
+            task=setting_of(_job.rule, "task"),
+            hub_id=setting_of(_job.rule, "hub_id"),
+            revision=setting_of(_job.rule, "revision"),
+            root=_job.paths["out"],
         log:
-            f"{RESULTS}/logs/download_{_task}.log",
+            f"{RESULTS}/logs/{_job.rule}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/{_job.rule}.tsv"
         shell:
             "minilm-repro tasks download {params.task} --hub-id {params.hub_id} --revision {params.revision}"
             " --out {params.root} > {log} 2>&1 && touch {output}"
-
-
-def task_data_input(wildcards):
-    """What a tokenize-task job needs: the generated benchmark or the task's download marker."""
-    if config["tasks_root"] == "generated":
-        return [BENCHMARK_DIR]
-    needed = {"mlqa": ["mlqa", "squad"]}.get(wildcards.task, [wildcards.task])
-    return [f"{tasks_root()}/.{t}.downloaded" for t in needed if t in config.get("task_sources", {})]

@@ -1,25 +1,18 @@
 # Teachers: pretrained here (smoke: tiny MLM teachers) or fetched from the hub (paper profiles);
-# plus the from-scratch baseline student (MLM on the same corpus, the student's shape).
-
-
-def pretrain_teacher_config(wildcards):
-    return as_json(track(wildcards)["teacher"]["pretrain"])
+# the from-scratch baseline student (MLM on the same corpus, the student's shape); external
+# checkpoints compared beside ours (hub ids or local directories).
 
 
 rule pretrain_teacher:
     input:
-        tokenizer=f"{RESULTS}/{{track}}/tokenizer",
-        corpus=f"{RESULTS}/{{track}}/corpus",
-        tracking=TRACKING,
+        unpack(inputs_of("pretrain_teacher")),
     output:
         model=directory(f"{RESULTS}/{{track}}/models/teacher"),
         metrics=f"{RESULTS}/{{track}}/models/teacher.metrics.json",
     wildcard_constraints:
-        track=alternatives(PRETRAIN_TRACKS),
+        track=alternatives("pretrain_teacher", "track"),
     params:
-        cfg=pretrain_teacher_config,
-        workdir=f"{WORK}/{{track}}/pretrain/teacher",
-        tags=teacher_tags,
+        spec=spec_of("pretrain_teacher"),
     threads: THREADS
     resources:
         gpu=0,
@@ -29,59 +22,37 @@ rule pretrain_teacher:
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/pretrain_teacher.tsv"
     shell:
-        "minilm-repro launch --nproc {resources.gpu} --nodes {resources.nodes} -- pretrain --tokenizer {input.tokenizer} --corpus {input.corpus} --out {output.model}"
-        " --workdir {params.workdir} --metrics {output.metrics} --name teacher --config {params.cfg:q}"
-        " --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"
-
-
-def hub_teacher_id(wildcards):
-    return track(wildcards)["teacher"]["hub"]["id"]
-
-
-def hub_teacher_revision(wildcards):
-    return track(wildcards)["teacher"]["hub"]["revision"]
+        "minilm-repro launch --nproc {resources.gpu} --nodes {resources.nodes} --"
+        " pretrain --spec {params.spec:q} --threads {threads} > {log} 2>&1"
 
 
 rule fetch_teacher:
     localrule: True
     input:
-        tracking=TRACKING,
+        unpack(inputs_of("fetch_teacher")),
     output:
         model=directory(f"{RESULTS}/{{track}}/models/teacher"),
         metrics=f"{RESULTS}/{{track}}/models/teacher.metrics.json",
     wildcard_constraints:
-        track=alternatives(HUB_TRACKS),
+        track=alternatives("fetch_teacher", "track"),
     params:
-        hub_id=hub_teacher_id,
-        revision=hub_teacher_revision,
-        tags=teacher_tags,
+        spec=spec_of("fetch_teacher"),
     log:
         f"{RESULTS}/logs/{{track}}/fetch_teacher.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{track}}/fetch_teacher.tsv"
     shell:
-        "minilm-repro fetch-model --hub-id {params.hub_id} --revision {params.revision} --out {output.model}"
-        " --metrics {output.metrics} --tags {params.tags:q} --profile {PROFILE} > {log} 2>&1"
-
-
-def scratch_config(wildcards):
-    spec = track(wildcards)["scratch"]
-    like = students(wildcards.track).get(spec["like"])
-    if like is None:
-        raise ValueError(f"tracks.{wildcards.track}.scratch.like = {spec['like']!r}: not a student of this track")
-    return as_json({"shape": like["shape"], "optim": spec["optim"]})
+        "minilm-repro fetch-model --spec {params.spec:q} > {log} 2>&1"
 
 
 rule pretrain_scratch:
     input:
-        teacher=f"{RESULTS}/{{track}}/models/teacher",
-        corpus=f"{RESULTS}/{{track}}/corpus",
-        tracking=TRACKING,
+        unpack(inputs_of("pretrain_scratch")),
     output:
         model=directory(f"{RESULTS}/{{track}}/models/scratch"),
         metrics=f"{RESULTS}/{{track}}/models/scratch.metrics.json",
     params:
-        cfg=scratch_config,
-        workdir=f"{WORK}/{{track}}/pretrain/scratch",
-        tags=scratch_tags,
+        spec=spec_of("pretrain_scratch"),
     threads: THREADS
     resources:
         gpu=0,
@@ -91,20 +62,8 @@ rule pretrain_scratch:
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/pretrain_scratch.tsv"
     shell:
-        "minilm-repro launch --nproc {resources.gpu} --nodes {resources.nodes} -- pretrain --tokenizer {input.teacher} --like {input.teacher} --corpus {input.corpus}"
-        " --out {output.model} --workdir {params.workdir} --metrics {output.metrics} --name scratch"
-        " --config {params.cfg:q} --profile {PROFILE} --tags {params.tags:q} --threads {threads} > {log} 2>&1"
-
-
-# ---- external checkpoints compared beside ours (hub ids or local directories) -----------------
-
-
-def external_hub_id(wildcards):
-    return externals(wildcards.track)[wildcards.model]["hub"]["id"]
-
-
-def external_hub_revision(wildcards):
-    return externals(wildcards.track)[wildcards.model]["hub"]["revision"]
+        "minilm-repro launch --nproc {resources.gpu} --nodes {resources.nodes} --"
+        " pretrain --spec {params.spec:q} --threads {threads} > {log} 2>&1"
 
 
 rule fetch_external:
@@ -112,33 +71,29 @@ rule fetch_external:
     output:
         directory("resources/models/{track}/{model}"),
     wildcard_constraints:
-        model=alternatives(EXTERNAL_NAMES),
+        model=alternatives("fetch_external", "model"),
     params:
-        hub_id=external_hub_id,
-        revision=external_hub_revision,
+        spec=spec_of("fetch_external"),
     log:
         f"{RESULTS}/logs/{{track}}/fetch_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{track}}/fetch_{{model}}.tsv"
     shell:
-        "minilm-repro fetch-model --hub-id {params.hub_id} --revision {params.revision} --out {output}"
-        " --metrics /dev/null > {log} 2>&1"
-
-
-def external_dir(wildcards):
-    return model_dir(wildcards.track, wildcards.model)
+        "minilm-repro fetch-model --spec {params.spec:q} > {log} 2>&1"
 
 
 rule describe_external:
     input:
-        model=external_dir,
-        tracking=TRACKING,
+        unpack(inputs_of("describe_external")),
     output:
         f"{RESULTS}/{{track}}/models/{{model}}.metrics.json",
     wildcard_constraints:
-        model=alternatives(EXTERNAL_NAMES),
+        model=alternatives("describe_external", "model"),
     params:
-        tags=job_tags,
+        spec=spec_of("describe_external"),
     log:
         f"{RESULTS}/logs/{{track}}/describe_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{track}}/describe_{{model}}.tsv"
     shell:
-        "minilm-repro describe-model --model {input.model} --out {output} --tags {params.tags:q} --profile {PROFILE}"
-        " > {log} 2>&1"
+        "minilm-repro describe-model --spec {params.spec:q} > {log} 2>&1"

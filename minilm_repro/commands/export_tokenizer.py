@@ -1,0 +1,12 @@
+"""Save a teacher directory's tokenizer on its own (the track's tokenizer)."""
+
+from minilm_repro.stage import job_main
+
+
+def run(spec):
+    from minilm_repro.hub import run_export_tokenizer
+
+    return run_export_tokenizer(spec)
+
+
+main = job_main("export-tokenizer", run)

@@ -1,0 +1,12 @@
+"""Train a WordPiece or sentencepiece tokenizer on a track's corpus text."""
+
+from minilm_repro.stage import job_main
+
+
+def run(spec):
+    from minilm_repro.prepare import run_tokenizer
+
+    return run_tokenizer(spec)
+
+
+main = job_main("train-tokenizer", run)

@@ -1,0 +1,395 @@
+"""The job planner: a validated workflow config -> every job of the DAG, with resolved settings and paths.
+
+This is the one place where the config becomes jobs. A :class:`Job` names its Snakemake rule and
+wildcards, the ``minilm-repro`` stage that runs it, its settings (the stage's config, exactly what
+the stage parses: a grid point is a pair of numbers here, never a string parsed back), the paths
+the stage reads and writes, and its MLflow tags. The rules (``workflow/rules/*.smk``) look their
+jobs up in a :class:`Plan`; ``minilm-repro plan`` prints it; ``minilm-repro <stage> --configfile X
+--job ID`` runs one job of it standalone, with the same spec a rule would pass.
+
+Defaults are the stage dataclasses' (``minilm-repro plan --resolved`` shows them applied); the
+config's ``finetune.defaults`` only override them for one config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+
+from minilm_repro.config import ConfigError
+from minilm_repro.finetune.features import FeaturesConfig
+
+RESULTS = "results"
+WORK = "work"  # checkpoints: not Snakemake outputs, so a killed job resumes
+BENCHMARK_DIR = f"{RESULTS}/benchmark"
+GLUE = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte")
+RESERVED_MODELS = ("teacher", "scratch")
+# fine-tuning settings that are the finetune stage's (the others are the features stage's, or the grid)
+FT_FEATURES_KEYS = ("languages", "max_length", "doc_stride")
+FT_GRID_KEYS = ("lr", "epochs", "seeds")
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One job: ``rule`` + ``wildcards`` name it; ``stage`` runs it with ``settings`` and ``paths``.
+
+    ``inputs`` are what Snakemake tracks (files or directories made by other jobs or given by the
+    user); ``paths`` are the stage's arguments (they may point inside an input directory).
+    """
+
+    rule: str
+    wildcards: tuple[tuple[str, str], ...]
+    stage: str
+    settings: dict
+    inputs: dict
+    paths: dict
+    tags: dict = dataclasses.field(default_factory=dict)
+    run_name: str | None = None
+    tracked: bool = True  # an MLflow run in the profile's experiment
+
+    @property
+    def id(self) -> str:
+        return "/".join([self.rule, *(v for _, v in self.wildcards)])
+
+    def spec(self, profile: str, threads: int) -> dict:
+        """What the stage receives (``--spec``): everything it needs, nothing it must look up."""
+        return {"id": self.id, "stage": self.stage, "settings": self.settings, "paths": self.paths,
+                "run": {"profile": profile if self.tracked else None, "tags": self.tags, "run_name": self.run_name or self.id,
+                        "threads": threads}}
+
+
+def grid_point(lr: float, epochs: float) -> str:
+    """The path element of a grid point (a name only: the settings carry the numbers)."""
+    return f"lr{lr:g}_ep{epochs:g}"
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+class Plan:
+    """Every job of ``config`` (already schema-validated), indexed by id and by (rule, wildcards)."""
+
+    def __init__(self, config: dict):
+        self.config = config
+        self.profile = config["profile"]
+        self.threads = config.get("threads_per_job", 1)
+        self.tracking = f"{RESULTS}/tracking/{self.profile}.json"
+        self.tracks = list(config["tracks"])
+        self.tasks_root = f"{BENCHMARK_DIR}/tasks" if config["tasks_root"] == "generated" else config["tasks_root"]
+        self._check()
+        self.jobs: dict[str, Job] = {}
+        self._by_rule: dict[tuple, Job] = {}
+        self._build()
+
+    # ---- lookups -------------------------------------------------------------------------------
+    def track(self, t: str) -> dict:
+        return self.config["tracks"][t]
+
+    def students(self, t: str) -> dict:
+        return self.track(t)["students"]
+
+    def externals(self, t: str) -> dict:
+        """Checkpoints compared beside ours: {name: {"path": dir} | {"hub": {"id", "revision"}}}."""
+        return self.track(t).get("external", {})
+
+    def model_names(self, t: str) -> list[str]:
+        names = ["teacher", *self.students(t)]
+        if "scratch" in self.track(t):
+            names.append("scratch")
+        return names + list(self.externals(t))
+
+    def finetuned_models(self, t: str) -> list[str]:
+        """The track's ``finetune.models`` plus every external checkpoint (listing one is enough)."""
+        listed = self.track(t)["finetune"]["models"]
+        return listed + [e for e in self.externals(t) if e not in listed]
+
+    def model_dir(self, t: str, model: str) -> str:
+        ext = self.externals(t).get(model)
+        if ext is None:
+            return f"{RESULTS}/{t}/models/{model}"
+        return ext["path"] if "path" in ext else f"resources/models/{t}/{model}"
+
+    def tokenizer_key(self, t: str, model: str) -> str:
+        """Features are shared by every model with the same tokenizer: the track's, or an external's own."""
+        return model if model in self.externals(t) else "track"
+
+    def tokenizer_dir(self, t: str, key: str) -> str:
+        return f"{RESULTS}/{t}/tokenizer" if key == "track" else self.model_dir(t, key)
+
+    def ft_settings(self, task: str) -> dict:
+        """The config's settings of ``task``: ``finetune.defaults`` overridden by the task's own."""
+        return {**self.config["finetune"].get("defaults", {}), **self.config["finetune"]["tasks"][task]}
+
+    def features_dir(self, t: str, task: str, model: str | None = None) -> str:
+        key = self.tokenizer_key(t, model) if model else "track"
+        return f"{RESULTS}/{t}/features/{key}/{task}_L{self.features_settings(task)['max_length']}"
+
+    def features_settings(self, task: str) -> dict:
+        s = self.ft_settings(task)
+        out = {"task": task, "languages": s.get("languages", self.config["languages"]),
+               "train_language": self.config["train_language"],
+               "cross_language": self.config["finetune"].get("cross_language", False)}
+        out.update({k: s[k] for k in ("max_length", "doc_stride") if k in s})
+        out.setdefault("max_length", _default(FeaturesConfig, "max_length"))
+        return out
+
+    def job(self, rule: str, wildcards) -> Job:
+        """The job of ``rule`` with these wildcards (a dict or Snakemake's wildcards object)."""
+        key = (rule, tuple(sorted((k, str(v)) for k, v in dict(wildcards.items()).items())))
+        try:
+            return self._by_rule[key]
+        except KeyError:
+            raise KeyError(f"no {rule} job with wildcards {dict(key[1])} in the plan of profile {self.profile!r}") from None
+
+    def of_rule(self, rule: str) -> list[Job]:
+        return [j for j in self.jobs.values() if j.rule == rule]
+
+    # ---- checks that need more than the schema ------------------------------------------------
+    def _check(self) -> None:
+        for t in self.tracks:
+            names = self.model_names(t)
+            for s, spec in self.students(t).items():
+                if s in RESERVED_MODELS:
+                    raise ConfigError(f"tracks.{t}.students: {s!r} is a reserved model name")
+                if spec["teacher"] not in names or spec["teacher"] == "scratch":
+                    raise ConfigError(f"tracks.{t}.students.{s}.teacher = {spec['teacher']!r}: not a model of this track")
+            if "scratch" in self.track(t) and self.track(t)["scratch"]["like"] not in self.students(t):
+                raise ConfigError(f"tracks.{t}.scratch.like = {self.track(t)['scratch']['like']!r}: "
+                                  "not a student of this track")
+            ft = self.track(t)["finetune"]
+            for task in ft["tasks"]:
+                if task not in self.config["finetune"]["tasks"]:
+                    raise ConfigError(f"tracks.{t}.finetune.tasks names {task!r}, which has no entry in finetune.tasks")
+            for model in self.finetuned_models(t):
+                if model not in names:
+                    raise ConfigError(f"tracks.{t}.finetune.models names {model!r}; models of this track: {names}")
+            speed = self.track(t).get("speed")
+            if speed and speed["task"] not in ft["tasks"]:
+                raise ConfigError(f"tracks.{t}.speed.task {speed['task']!r} must be one of the track's finetune tasks")
+            self._check_references(t, names)
+
+    def _check_references(self, t: str, names: list[str]) -> None:
+        from minilm_repro.report.reference import resolve
+
+        for model, keys in self.track(t).get("reference", {}).items():
+            if model not in names:
+                raise ConfigError(f"tracks.{t}.reference.{model}: not a model of this track ({names})")
+            for key in [keys] if isinstance(keys, str) else keys:
+                try:
+                    resolve(key)
+                except KeyError as exc:
+                    raise ConfigError(f"tracks.{t}.reference.{model}: {exc.args[0]}") from None
+
+    # ---- the jobs ------------------------------------------------------------------------------
+    def _add(self, rule: str, wildcards: dict, stage: str, settings: dict, inputs: dict, paths: dict,
+             tags: dict | None = None, run_name: str | None = None, tracked: bool = True) -> Job:
+        job = Job(rule, tuple((k, str(v)) for k, v in wildcards.items()), stage, settings, inputs, paths,
+                  {k: v for k, v in (tags or {}).items() if v is not None}, run_name, tracked)
+        self.jobs[job.id] = job
+        self._by_rule[(rule, tuple(sorted(job.wildcards)))] = job
+        return job
+
+    def _tags(self, t: str, model: str, **kw) -> dict:
+        teacher = self.students(t)[model]["teacher"] if model in self.students(t) else None
+        return {"track": t, "model": model, "teacher": teacher, **kw}
+
+    def _build(self) -> None:
+        cfg = self.config
+        if "benchmark" in cfg:
+            self._add("generate_benchmark", {}, "generate", cfg["benchmark"], {}, {"out": BENCHMARK_DIR})
+        for task, src in cfg.get("task_sources", {}).items():
+            self._add(f"download_{task}", {}, "tasks-download", {**src, "task": f"glue/{task}" if task in GLUE else task},
+                      {}, {"out": self.tasks_root, "done": f"{self.tasks_root}/.{task}.downloaded"})
+        self._add("track_init", {}, "track-init", {}, {}, {"out": self.tracking})
+        for t in self.tracks:
+            self._track_jobs(t)
+        self._report_jobs()
+
+    def _corpus_text(self, t: str) -> tuple[list[str], list[str]]:
+        """(text files the stage reads, inputs Snakemake tracks) of a track's corpus."""
+        text = self.track(t)["corpus"]["text"]
+        if "generated" in text:
+            kind = text["generated"]
+            langs = [self.config["train_language"]] if kind == "mono" else self.config["languages"]
+            return [f"{BENCHMARK_DIR}/corpus/{kind}/{lang}.txt" for lang in langs], [BENCHMARK_DIR]
+        if "files" in text:
+            return list(text["files"]), list(text["files"])
+        files = [f"resources/corpus/{t}/{lang}.txt" for lang in text["hub"]["languages"]]
+        return files, files
+
+    def _track_jobs(self, t: str) -> None:
+        tr, w = self.track(t), {"track": t}
+        text_files, text_inputs = self._corpus_text(t)
+        teacher_dir, tokenizer = self.model_dir(t, "teacher"), f"{RESULTS}/{t}/tokenizer"
+        if "train" in tr["tokenizer"]:
+            self._add("tokenizer", w, "train-tokenizer", tr["tokenizer"]["train"], {"text": text_inputs},
+                      {"text": text_files, "out": tokenizer})
+        else:
+            self._add("tokenizer", w, "export-tokenizer", {}, {"teacher": teacher_dir},
+                      {"model": teacher_dir, "out": tokenizer})
+        if "hub" in tr["corpus"]["text"]:
+            for lang in tr["corpus"]["text"]["hub"]["languages"]:
+                self._add("fetch_corpus", {**w, "lang": lang}, "fetch-corpus", tr["corpus"]["text"]["hub"], {},
+                          {"lang": lang, "out": f"resources/corpus/{t}/{lang}.txt"})
+        corpus = f"{RESULTS}/{t}/corpus"
+        self._add("prepare_corpus", w, "prepare-corpus", {k: v for k, v in tr["corpus"].items() if k != "text"},
+                  {"text": text_inputs, "tokenizer": tokenizer}, {"text": text_files, "tokenizer": tokenizer, "out": corpus})
+        models = f"{RESULTS}/{t}/models"
+        out = {"out": f"{models}/teacher", "metrics": f"{models}/teacher.metrics.json"}
+        if "pretrain" in tr["teacher"]:
+            self._add("pretrain_teacher", w, "pretrain", tr["teacher"]["pretrain"],
+                      {"tokenizer": tokenizer, "corpus": corpus, "tracking": self.tracking},
+                      {"tokenizer": tokenizer, "corpus": corpus, "like": None, "workdir": f"{WORK}/{t}/pretrain/teacher",
+                       **out}, self._tags(t, "teacher"), "teacher")
+        else:
+            self._add("fetch_teacher", w, "fetch-model", tr["teacher"]["hub"], {"tracking": self.tracking}, out,
+                      self._tags(t, "teacher"), tr["teacher"]["hub"]["id"])
+        if "scratch" in tr:
+            like = self.students(t)[tr["scratch"]["like"]]
+            self._add("pretrain_scratch", w, "pretrain", {"shape": like["shape"], "optim": tr["scratch"]["optim"]},
+                      {"teacher": teacher_dir, "corpus": corpus, "tracking": self.tracking},
+                      {"tokenizer": teacher_dir, "corpus": corpus, "like": teacher_dir,
+                       "workdir": f"{WORK}/{t}/pretrain/scratch", "out": f"{models}/scratch",
+                       "metrics": f"{models}/scratch.metrics.json"}, self._tags(t, "scratch"), "scratch")
+        for name, spec in self.students(t).items():
+            self._add("distill", {**w, "model": name}, "distill", {k: v for k, v in spec.items() if k != "teacher"},
+                      {"teacher": self.model_dir(t, spec["teacher"]), "corpus": corpus, "tracking": self.tracking},
+                      {"teacher": self.model_dir(t, spec["teacher"]), "teacher_name": spec["teacher"], "corpus": corpus,
+                       "out": f"{models}/{name}", "metrics": f"{models}/{name}.metrics.json",
+                       "workdir": f"{WORK}/{t}/distill/{name}"}, self._tags(t, name), name)
+        for name, ext in self.externals(t).items():
+            mw = {**w, "model": name}
+            if "hub" in ext:
+                self._add("fetch_external", mw, "fetch-model", ext["hub"], {}, {"out": self.model_dir(t, name)},
+                          run_name=ext["hub"]["id"], tracked=False)
+            self._add("describe_external", mw, "describe-model", {},
+                      {"model": self.model_dir(t, name), "tracking": self.tracking},
+                      {"model": self.model_dir(t, name), "out": f"{models}/{name}.metrics.json"},
+                      self._tags(t, name), self.model_dir(t, name))
+        self._finetune_jobs(t)
+        if tr.get("speed"):
+            self._speed_job(t)
+
+    def _task_inputs(self, task: str) -> list[str]:
+        """What a tokenize-task job needs: the generated benchmark or the task's download marker."""
+        if self.config["tasks_root"] == "generated":
+            return [BENCHMARK_DIR]
+        sources = self.config.get("task_sources", {})
+        needed = {"mlqa": ["mlqa", "squad"]}.get(task, [task])
+        return [f"{self.tasks_root}/.{n}.downloaded" for n in needed if n in sources]
+
+    def _finetune_jobs(self, t: str) -> None:
+        tasks = self.track(t)["finetune"]["tasks"]
+        for task in tasks:
+            s, feats = self.ft_settings(task), self.features_settings(task)
+            keys = sorted({self.tokenizer_key(t, m) for m in self.finetuned_models(t)}, key=lambda k: k != "track")
+            for key in keys:
+                self._add("tokenize_task", {"track": t, "tok": key, "task": task, "maxlen": feats["max_length"]},
+                          "tokenize-task", feats,
+                          {"tokenizer": self.tokenizer_dir(t, key), "data": self._task_inputs(task)},
+                          {"tokenizer": self.tokenizer_dir(t, key), "tasks_root": self.tasks_root,
+                           "out": f"{RESULTS}/{t}/features/{key}/{task}_L{feats['max_length']}"})
+            stage_settings = {k: v for k, v in s.items() if k not in FT_FEATURES_KEYS + FT_GRID_KEYS}
+            for model in self.finetuned_models(t):
+                for lr in s["lr"]:
+                    for epochs in s["epochs"]:
+                        for seed in s["seeds"]:
+                            gp = grid_point(lr, epochs)
+                            w = {"track": t, "model": model, "task": task, "gp": gp, "seed": seed}
+                            rel = f"{t}/finetune/{model}/{task}/{gp}/seed{seed}"
+                            paths = {"model": self.model_dir(t, model), "features": self.features_dir(t, task, model),
+                                     "tasks_root": self.tasks_root, "workdir": f"{WORK}/{rel}",
+                                     "metrics": f"{RESULTS}/{rel}.json"}
+                            self._add("finetune", w, "finetune",
+                                      {**stage_settings, "task": task, "lr": lr, "epochs": epochs, "seed": seed},
+                                      {"model": paths["model"], "features": paths["features"],
+                                       "tracking": self.tracking}, paths,
+                                      self._tags(t, model, task=task, grid_point=gp, seed=str(seed)),
+                                      f"{t}/{model}/{task}/{gp}/seed{seed}")
+
+    def _speed_job(self, t: str) -> None:
+        spec = self.track(t)["speed"]
+        names = self.finetuned_models(t)
+        models = [self.model_dir(t, m) for m in names]
+        feats = [self.features_dir(t, spec["task"], m) for m in names]
+        self._add("speed", {"track": t}, "speed", {k: v for k, v in spec.items() if k != "task"},
+                  {"models": models, "features": feats, "tracking": self.tracking},
+                  {"models": models, "features": feats, "names": names, "out": f"{RESULTS}/{t}/speed.json",
+                   "run_prefix": f"{t}/"},
+                  {m: {**self._tags(t, m), "task": spec["task"]} for m in names})
+
+    # ---- report --------------------------------------------------------------------------------
+    def finetune_metrics_files(self) -> list[str]:
+        return [j.paths["metrics"] for j in self.of_rule("finetune")]
+
+    def model_metrics_files(self) -> list[str]:
+        return [f"{RESULTS}/{t}/models/{m}.metrics.json" for t in self.tracks for m in self.model_names(t)]
+
+    def speed_files(self) -> list[str]:
+        return [j.paths["out"] for j in self.of_rule("speed")]
+
+    def figure_names(self) -> list[str]:
+        """The Pareto view, per-language scores of tracks fine-tuned on XNLI / MLQA, loss curves when
+        any model is trained here (minilm_repro.report.plots)."""
+        names = ["pareto"]
+        for t in self.tracks:
+            tasks = self.track(t)["finetune"]["tasks"] if self.finetuned_models(t) else []
+            names += [f"{t}_{task}_per_language" for task in ("xnli", "mlqa") if task in tasks]
+        trained = any(self.students(t) or "pretrain" in self.track(t)["teacher"] or "scratch" in self.track(t)
+                      for t in self.tracks)
+        return names + (["loss_curves"] if trained else [])
+
+    def _report_jobs(self) -> None:
+        inputs = {"finetune": self.finetune_metrics_files(), "models": self.model_metrics_files(),
+                  "speed": self.speed_files()}
+        references = {t: self.track(t).get("reference", {}) for t in self.tracks}
+        self._add("tables", {}, "report", {"references": references}, inputs,
+                  {**inputs, "out": f"{RESULTS}/tables"})
+        self._add("figures", {}, "figures", {"expect": self.figure_names()}, inputs,
+                  {**inputs, "out": f"{RESULTS}/figures"})
+
+    def report_targets(self) -> list[str]:
+        """Every output of the tables and figures jobs (the ``all`` rule requests them all)."""
+        return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/tables/html",
+                *(f"{RESULTS}/figures/{name}.{ext}" for name in self.figure_names() for ext in ("png", "pdf"))]
+
+
+def _default(cls, field: str):
+    return {f.name: f for f in dataclasses.fields(cls)}[field].default
+
+
+def load_config(configfiles: list[str], schema: str | None = None) -> dict:
+    """The workflow config of ``configfiles`` (merged in order, as Snakemake merges them), validated."""
+    from pathlib import Path
+
+    import yaml
+
+    from minilm_repro.config import validate_workflow_config
+
+    config: dict = {}
+    for f in configfiles:
+        if not Path(f).is_file():
+            raise ConfigError(f"config file {f} does not exist")
+        config = _deep_merge(config, yaml.safe_load(Path(f).read_text()) or {})
+    validate_workflow_config(config, schema or default_schema(), configfiles)
+    return config
+
+
+def default_schema() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def as_json(obj) -> str:
+    """Key-sorted JSON: the same settings in another key order (a re-saved config) are the same
+    Snakemake params and rerun nothing."""
+    return json.dumps(obj, sort_keys=True)
+
+
+WILDCARD_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")
