@@ -25,6 +25,7 @@ STAGE_COMMANDS: dict[str, tuple[str, ...]] = {
     "minilm_repro.report.speed": ("speed",),
     "minilm_repro.report.plots": ("figures",),
     "minilm_repro.launch": ("launch",),
+    "minilm_repro.gpu_slots": ("gpu-probe",),
 }
 STAGE_MODULES = tuple(STAGE_COMMANDS)
 
