@@ -143,6 +143,40 @@ def test_a_killed_job_frees_its_gpus(nproc, tmp_path):
     assert _records(again)[0]["cuda_visible_devices"] == "0"
 
 
+# ---- the gpu-node profile -------------------------------------------------------------------
+
+
+def _parse_profile(monkeypatch, **env: str) -> dict:
+    """workflow/profiles/gpu-node as Snakemake reads it (YTE template, then CLI-style items)."""
+    from snakemake.profiles import ProfileConfigFileParser
+
+    for name in [k for k in os.environ if k.startswith("MINILM_") or k == "CUDA_VISIBLE_DEVICES"]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with (REPO / "workflow/profiles/gpu-node/config.yaml").open() as fh:
+        return ProfileConfigFileParser().parse(fh)
+
+
+def test_profile_gives_jobs_their_gpu_counts(monkeypatch):
+    plain = _parse_profile(monkeypatch, MINILM_GPU_IDS="0,1,2,3")
+    assert plain["resources"] == ["gpu=4"]
+    assert {"distill:gpu=4", "pretrain_teacher:gpu=4", "pretrain_scratch:gpu=4", "finetune:gpu=1",
+            "speed:gpu=4"} <= set(plain["set-resources"])
+    subset = _parse_profile(monkeypatch, CUDA_VISIBLE_DEVICES="2,5", MINILM_PRETRAIN_GPUS="1", MINILM_FINETUNE_GPUS="2")
+    assert subset["resources"] == ["gpu=2"] and {"distill:gpu=1", "finetune:gpu=2"} <= set(subset["set-resources"])
+
+
+@pytest.mark.parametrize("env,match", [
+    ({"MINILM_GPU_IDS": "0,1", "MINILM_PRETRAIN_GPUS": "8"}, "MINILM_PRETRAIN_GPUS=8, but this machine has 2 GPU"),
+    ({"MINILM_GPU_IDS": "0,1", "MINILM_FINETUNE_GPUS": "0"}, "MINILM_FINETUNE_GPUS='0': expected a whole number >= 1"),
+    ({"MINILM_GPU_IDS": ""}, "no GPU found"),
+])
+def test_profile_refuses_gpu_counts_it_cannot_give(monkeypatch, env, match):
+    with pytest.raises(Exception, match=match):
+        _parse_profile(monkeypatch, **env)
+
+
 # ---- a Snakemake DAG through the gpu-node profile --------------------------------------------
 
 # The 2-GPU job claims first (the 1-GPU jobs wait for `ready`), then eight 1-GPU jobs stream through
