@@ -2,8 +2,8 @@
 
 BERT-base-size teacher (random weights, 12x768, 12 heads) -> 6x384 student (12 heads), one
 step = student forward + backward + AdamW step (the teacher forward included). Each variant
-runs in a fresh subprocess, so its peak RSS (``resource.getrusage`` high-water mark, model
-construction included) is its own:
+runs in a fresh subprocess, so its peak memory (CPU: RSS, the ``resource.getrusage`` high-water
+mark; CUDA: ``torch.cuda.max_memory_allocated``; model construction included) is its own:
 
 * ``baseline``: eager attention in every layer, ``output_attentions=True`` and
   ``output_hidden_states=True`` for both models (value relation from the last layer's value
@@ -18,37 +18,62 @@ same weights and batch and prints their differences. Dropout is 0 in both models
 variants see the same function (with attention dropout in train mode the baseline's maps would
 be randomly zeroed).
 
-    python benchmarks/bench_distill_step.py                  # batch 2, seq 512
+``--device cuda`` runs everything on the first visible GPU. ``--out FILE`` writes a JSON record per variant:
+device, precision, batch, sequence length, median step time (s), tokens/s (batch x sequence
+length per step: padding positions are computed too), peak memory (MiB), the step's FLOPs and,
+on a GPU of minilm_repro.flops.PEAK_TFLOPS, MFU against its dense bf16/fp16 peak (else null,
+with the reason). The FLOPs are those the MiniLM loss needs (minilm_repro.flops.distill_step_flops),
+the same for both variants: the baseline's extra work (full forwards, attention maps) is not
+counted, so its MFU is its useful fraction.
+
+    python benchmarks/bench_distill_step.py                  # batch 2, seq 512, CPU
     python benchmarks/bench_distill_step.py --batch 8
+    python benchmarks/bench_distill_step.py --device cuda --batch 32 --out distill_step.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 DTYPES = {"fp32": None, "bf16": "bfloat16"}
+TEACHER = dict(layers=12, hidden=768, heads=12, intermediate=3072)
+STUDENT = dict(layers=6, hidden=384, heads=12, intermediate=1536)
 
 
-def build_models(attn: str, seed: int = 0):
-    """Random BERT-base-size teacher (eval) and 6x384 student (train), dropout 0."""
+def build_models(attn: str, device: str = "cpu", seed: int = 0):
+    """Random BERT-base-size teacher (eval) and 6x384 student (train), dropout 0, on ``device``."""
     import torch
     from transformers import BertConfig, BertModel
 
     common = dict(vocab_size=30522, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0,
                   attn_implementation=attn, max_position_embeddings=512)
+
+    def config(shape):
+        return BertConfig(hidden_size=shape["hidden"], num_hidden_layers=shape["layers"],
+                          num_attention_heads=shape["heads"], intermediate_size=shape["intermediate"], **common)
+
     torch.manual_seed(seed)
-    teacher = BertModel(BertConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                                   intermediate_size=3072, **common), add_pooling_layer=False).eval()
-    student = BertModel(BertConfig(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-                                   intermediate_size=1536, **common), add_pooling_layer=False).train()
+    teacher = BertModel(config(TEACHER), add_pooling_layer=False).eval().to(device)
+    student = BertModel(config(STUDENT), add_pooling_layer=False).train().to(device)
     for p in teacher.parameters():
         p.requires_grad_(False)
     return teacher, student
+
+
+def step_flops(batch: int, seq_len: int) -> int:
+    """FLOPs of one step of the MiniLM loss (teacher forward, student forward + backward, relations)."""
+    from minilm_repro.flops import distill_step_flops
+
+    return distill_step_flops(TEACHER["layers"], TEACHER["hidden"], STUDENT["layers"], STUDENT["hidden"], seq_len,
+                              batch, relations=2, teacher_intermediate=TEACHER["intermediate"],
+                              student_intermediate=STUDENT["intermediate"])
 
 
 def make_batch(batch: int, seq_len: int, seed: int = 1):
@@ -103,7 +128,7 @@ def ours_module(teacher, student, teacher_dtype, student_dtype):
         return loss
 
     def step(ids, mask):
-        with torch.autocast("cpu", dtype=getattr(torch, student_dtype)):
+        with torch.autocast(ids.device.type, dtype=getattr(torch, student_dtype)):
             return loss(ids, mask)
 
     return step
@@ -112,8 +137,8 @@ def ours_module(teacher, student, teacher_dtype, student_dtype):
 def run_check(args) -> dict:
     """Both losses and student gradients in fp32, same weights and batch."""
 
-    ids, mask = make_batch(args.batch, args.seq_len)
-    teacher, student = build_models("eager")
+    ids, mask = (t.to(args.device) for t in make_batch(args.batch, args.seq_len))
+    teacher, student = build_models("eager", args.device)
     ref, ref_parts = baseline_loss(teacher, student, ids, mask)
     ref.backward()
     ref_grads = {n: p.grad.clone() for n, p in student.named_parameters() if p.grad is not None}
@@ -140,14 +165,15 @@ def run_check(args) -> dict:
 def run_timed(args) -> dict:
     import torch
 
-    ids, mask = make_batch(args.batch, args.seq_len)
+    cuda = args.device == "cuda"
+    ids, mask = (t.to(args.device) for t in make_batch(args.batch, args.seq_len))
     if args.variant == "baseline":
-        teacher, student = build_models("eager")
+        teacher, student = build_models("eager", args.device)
 
         def step_loss():
             return baseline_loss(teacher, student, ids, mask)[0]
     else:
-        teacher, student = build_models("sdpa")
+        teacher, student = build_models("sdpa", args.device)
         module = ours_module(teacher, student, DTYPES[args.dtype], DTYPES[args.student_dtype])
 
         def step_loss():
@@ -155,23 +181,41 @@ def run_timed(args) -> dict:
     opt = torch.optim.AdamW(student.parameters(), lr=1e-4)
     times, losses = [], []
     for i in range(args.warmup + args.steps):
+        if cuda:
+            torch.cuda.synchronize()
         start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = step_loss()
         loss.backward()
         opt.step()
+        if cuda:
+            torch.cuda.synchronize()
         if i >= args.warmup:
             times.append(time.perf_counter() - start)
             losses.append(float(loss.detach()))
+    # models and optimiser state included; CUDA: allocated tensors, CPU: the process's RSS
+    peak_mb = torch.cuda.max_memory_allocated() / 2**20 if cuda else \
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"variant": args.variant, "step_s": sorted(times)[len(times) // 2], "step_times": times,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "losses": losses}
+            "peak_memory_mb": peak_mb, "losses": losses}
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device == "cuda":
+        return torch.cuda.get_device_name()
+    return f"cpu:{platform.processor() or platform.machine()}"
 
 
 def child(args) -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("--device cuda: torch sees no CUDA device here (use --device cpu)")
     result = run_check(args) if args.variant == "check" else run_timed(args)
+    result["device_name"] = device_name(args.device)
     print("RESULT " + json.dumps(result))
 
 
@@ -184,26 +228,51 @@ def spawn(variant: str, argv: list[str]) -> dict:
     return json.loads(lines[-1][len("RESULT "):])
 
 
+def records(args, results: dict, device: str) -> list[dict]:
+    """One JSON record per variant (module docstring)."""
+    from minilm_repro.flops import mfu
+
+    flops = step_flops(args.batch, args.seq_len)
+    out = []
+    for variant, res in results.items():
+        precision = {"teacher": "fp32", "student": "fp32"} if variant == "baseline" else \
+            {"teacher": args.dtype, "student": args.student_dtype}
+        out.append({
+            "benchmark": "distill_step", "variant": variant, "device": device, "precision": precision,
+            "batch": args.batch, "seq_len": args.seq_len, "threads": args.threads,
+            "teacher": "{layers}x{hidden}".format(**TEACHER), "student": "{layers}x{hidden}".format(**STUDENT),
+            "step_s": res["step_s"], "step_times": res["step_times"],
+            "tokens_per_s": args.batch * args.seq_len / res["step_s"],
+            "peak_memory_mb": res["peak_memory_mb"],
+            "peak_memory": "cuda max allocated" if args.device == "cuda" else "process RSS",
+            "flops_per_step": flops, **mfu(flops, res["step_s"], device),
+        })
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--seq-len", type=int, default=512)
     p.add_argument("--steps", type=int, default=5, help="timed steps (the median is reported)")
-    p.add_argument("--warmup", type=int, default=2, help="untimed first steps (oneDNN kernel set-up)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed first steps (kernel set-up)")
     p.add_argument("--dtype", choices=sorted(DTYPES), default="bf16", help="autocast dtype of our teacher forward")
     p.add_argument("--student-dtype", choices=sorted(DTYPES), default="bf16",
                    help="autocast dtype of our student forward (relations stay fp32)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rounds", type=int, default=2, help="subprocess runs per variant, alternating")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="where both variants run")
+    p.add_argument("--out", type=Path, default=None, help="write the JSON records here")
     p.add_argument("--variant", choices=("check", "baseline", "ours"), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.variant:
         return child(args)
     argv = sys.argv[1:]
-    print(f"batch {args.batch}, seq len {args.seq_len}, {args.threads} threads, teacher 12x768 -> student 6x384, "
-          f"ours: teacher {args.dtype}, student {args.student_dtype}; baseline fp32 eager output_attentions")
+    print(f"batch {args.batch}, seq len {args.seq_len}, {args.device} ({args.threads} threads), teacher 12x768 -> "
+          f"student 6x384, ours: teacher {args.dtype}, student {args.student_dtype}; baseline fp32 eager "
+          "output_attentions")
     check = spawn("check", argv)
-    print(f"fp32 loss: ours {check['loss_ours']:.8f}  baseline {check['loss_baseline']:.8f}  "
+    print(f"{check['device_name']}  fp32 loss: ours {check['loss_ours']:.8f}  baseline {check['loss_baseline']:.8f}  "
           f"|diff| {check['abs_diff']:.2e}  parts {json.dumps({k: f'{v:.1e}' for k, v in check['part_diffs'].items()})}  "
           f"student grad max rel err {check['grad_max_rel_err']:.1e} over {check['grad_params_compared']} tensors")
     if check["baseline_nonzero_grads_missing_in_ours"]:
@@ -218,14 +287,24 @@ def main() -> None:
     for v, rs in runs.items():
         times = [t for r in rs for t in r["step_times"]]
         results[v] = {"step_s": sorted(times)[len(times) // 2], "step_times": times,
-                      "peak_rss_mb": max(r["peak_rss_mb"] for r in rs)}
+                      "peak_memory_mb": max(r["peak_memory_mb"] for r in rs)}
         print(f"{v:9s} step {results[v]['step_s']:.3f} s (median of {len(times)} over {args.rounds} rounds: "
-              f"{', '.join(f'{t:.2f}' for t in times)})  peak RSS {results[v]['peak_rss_mb']:.0f} MB")
+              f"{', '.join(f'{t:.2f}' for t in times)})  peak memory {results[v]['peak_memory_mb']:.0f} MB")
     b, o = results["baseline"], results["ours"]
     # other jobs on a shared machine only ever add time: the best step is the least disturbed figure
-    print(f"speed-up {b['step_s'] / o['step_s']:.2f}x by median, {min(b['step_times']) / min(o['step_times']):.2f}x "
-          f"by best step (target >= 1.5x)   "
-          f"memory ratio {o['peak_rss_mb'] / b['peak_rss_mb']:.2f}x (target <= 0.6x)")
+    summary = {"speedup_median": b["step_s"] / o["step_s"],
+               "speedup_best_step": min(b["step_times"]) / min(o["step_times"]),
+               "memory_ratio": o["peak_memory_mb"] / b["peak_memory_mb"]}
+    print(f"speed-up {summary['speedup_median']:.2f}x by median, {summary['speedup_best_step']:.2f}x "
+          f"by best step (target >= 1.5x)   memory ratio {summary['memory_ratio']:.2f}x (target <= 0.6x)")
+    recs = records(args, results, check["device_name"])
+    for rec in recs:
+        mfu_text = f"MFU {rec['mfu']:.1%}" if rec["mfu"] is not None else f"MFU n/a ({rec['mfu_note']})"
+        print(f"{rec['variant']:9s} {rec['tokens_per_s']:.0f} tokens/s, {rec['achieved_tflops']:.2f} TFLOP/s, {mfu_text}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"records": recs, "check": check, **summary}, indent=1) + "\n")
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

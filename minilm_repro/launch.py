@@ -9,6 +9,11 @@ per-device batch and gradient accumulation from the world size (minilm_repro.tra
 - M > 1 nodes (inside a SLURM job of M nodes, e.g. ``sbatch --nodes=M --ntasks=M``): exec
   ``srun`` with one task per node, each a ``torchrun`` of N/M processes, joined by a c10d
   rendezvous on the first node of the job (docs/cluster.md).
+
+On one machine outside SLURM, N >= 1 first claims N GPUs of its own (minilm_repro.gpu_slots:
+Snakemake's ``--resources gpu=...`` caps how many GPUs the running jobs use, never which) and
+sets ``CUDA_VISIBLE_DEVICES`` to them; the claim lasts until the stage's process (or torchrun)
+ends. N = 0 leaves the environment as it is.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
+
+from minilm_repro.gpu_slots import GpuSlotError, claim_for_launch
 
 
 class LaunchError(RuntimeError):
@@ -124,16 +131,20 @@ def _run(args) -> int:
         raise SystemExit("launch: give the stage to run after --, e.g. launch --nproc 2 -- distill ...")
     if args.nodes < 1:
         raise SystemExit(f"launch: --nodes must be >= 1, got {args.nodes}")
-    if args.nproc <= 1 and args.nodes == 1:
-        from minilm_repro.cli import main
-
-        return main(stage_args)
-    if args.nproc < args.nodes:
+    in_process = args.nproc <= 1 and args.nodes == 1
+    if not in_process and args.nproc < args.nodes:
         raise SystemExit(f"launch: --nproc {args.nproc} gives some of the {args.nodes} nodes no process")
     try:
-        cmd = command(args.nproc, args.nodes, stage_args, dict(os.environ), args.rdzv_port)
-    except LaunchError as exc:
+        cmd = None if in_process else command(args.nproc, args.nodes, stage_args, dict(os.environ), args.rdzv_port)
+        gpus = claim_for_launch(args.nproc, os.environ) if args.nodes == 1 else None
+    except (LaunchError, GpuSlotError) as exc:
         raise SystemExit(f"launch: {exc}") from None
+    if in_process:
+        from minilm_repro.cli import main
+
+        return main(stage_args)  # the claimed GPUs stay locked until this process ends
+    if gpus:
+        gpus.keep_across_exec()  # torchrun, this same process after exec, holds them to its end
     sys.stdout.flush()
     os.execvp(cmd[0], cmd)
     return 0  # not reached

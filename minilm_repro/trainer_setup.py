@@ -8,6 +8,7 @@ config is always the global batch: per-device batch and accumulation follow from
 from __future__ import annotations
 
 import dataclasses
+import sys
 from pathlib import Path
 
 from minilm_repro.config import ConfigError
@@ -83,6 +84,12 @@ def trainer_arguments(workdir: str | Path, global_batch: int, max_device_batch: 
     ``global_batch`` is split into per-device micro-batches and accumulation steps for the
     current world size. On a machine without CUDA, ``use_cpu`` makes accelerate form a gloo
     process group under torchrun (without it, CPU ranks would each train alone).
+
+    One device per process, always: a process that sees several GPUs without torchrun trains on
+    its first (``cuda:0``; under torchrun each rank has ``cuda:LOCAL_RANK``). Left alone, the
+    Trainer would wrap the model in ``nn.DataParallel`` over every visible GPU, multiplying the
+    global batch by their count and leaving the distillation teacher (held outside the module
+    tree) on one device. Use all GPUs with ``launch --nproc <GPUs>`` (torchrun, DDP) instead.
     """
     import torch
     from transformers import TrainingArguments
@@ -95,7 +102,12 @@ def trainer_arguments(workdir: str | Path, global_batch: int, max_device_batch: 
         ddp_find_unused_parameters=False,
     )
     base.update(kwargs)
-    return TrainingArguments(**base)
+    args = TrainingArguments(**base)
+    if args.n_gpu > 1:
+        print(f"trainer: this process sees {args.n_gpu} GPUs without torchrun: it trains on {args.device} alone "
+              f"(all of them: minilm-repro launch --nproc {args.n_gpu} -- <stage> ...)", file=sys.stderr)
+        args._n_gpu = 1  # what the Trainer reads to choose nn.DataParallel and to scale the batch
+    return args
 
 
 def mean_reduced_loss(model):

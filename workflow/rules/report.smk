@@ -35,7 +35,7 @@ rule speed:
     benchmark:
         f"{RESULTS}/benchmarks/{{track}}/speed.tsv"
     shell:
-        "minilm-repro speed --spec {params.spec:q} > {log} 2>&1"
+        "minilm-repro launch --nproc 1 -- speed --spec {params.spec:q} > {log} 2>&1"
 
 
 rule tables:
