@@ -19,7 +19,7 @@ def test_loss_arguments():
 
 
 @pytest.mark.parametrize("bad, match", [({"teacher_precision": "fp16"}, "teacher_precision"),
-                                        ({"method": "tinybert"}, "method"), ({"init": "copy"}, "init"),
+                                        ({"method": "distilbert"}, "method"), ({"init": "copy"}, "init"),
                                         ({"shape": {"layers": 2, "width": 64}}, "width")])
 def test_bad_settings_are_named(bad, match):
     kw = {"optim": OPTIM, "shape": {"layers": 2, "hidden": 64}, **bad}

@@ -1,7 +1,8 @@
 """Distillation stage: teacher (or teacher assistant) -> student, on prepared corpus blocks.
 
 The loop is the HF Trainer's (bf16, accumulation, DDP, exact checkpoint resume); only the loss
-is ours (:class:`minilm_repro.distill.DistillationLoss`). The student is a randomly initialised
+is ours (:class:`minilm_repro.distill.DistillationLoss`, or a baseline of
+:mod:`minilm_repro.distill.methods`). The student is a randomly initialised
 encoder of the teacher's family (the paper's setting); ``init: teacher_layers`` copies a
 uniform subset of teacher layers instead (not the paper's, offered for comparison).
 """
@@ -14,12 +15,12 @@ from pathlib import Path
 
 from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
-from minilm_repro.models.build import count_parameters, student_config
-from minilm_repro.model_io import load_pretrained, load_tokenizer, save_model_dir, tokenizer_matches
+from minilm_repro.distill.methods import METHODS, check_options  # noqa: F401 (METHODS: this module's API)
+from minilm_repro.models.build import count_parameters
+from minilm_repro.model_io import load_tokenizer, save_model_dir
 from minilm_repro.trainer_setup import OptimConfig, training_arguments
 from minilm_repro.workdir import job_key, last_checkpoint
 
-METHODS = ("minilm", "minilmv2")
 INITS = ("random", "teacher_layers")
 
 
@@ -27,7 +28,7 @@ INITS = ("random", "teacher_layers")
 class DistillConfig:
     optim: dict
     shape: dict  # {"layers": M, "hidden": H[, "heads": A]}
-    method: str = "minilm"
+    method: str = "minilm"  # one of METHODS; which keys below each reads: distill.methods.OPTIONS
     teacher_layer: int = -1
     student_layer: int = -1
     relation_heads: int | None = None
@@ -37,10 +38,11 @@ class DistillConfig:
     # "auto": the Trainer's precision (bf16 on a CUDA GPU); "bf16": the teacher's forward under bf16
     # autocast on any device (CPUs with bf16 units: ~2x faster teacher, relations stay float32)
     teacher_precision: str = "auto"
+    temperature: float | None = None  # mlm_kd: softmax temperature T (None: 1)
+    mlm_probability: float | None = None  # mlm_kd: masking rate of the MLM collator (None: 0.15)
 
     def __post_init__(self):
-        if self.method not in METHODS:
-            raise ConfigError(f"distill.method must be one of {METHODS}, got {self.method!r}")
+        check_options(self)
         if self.init not in INITS:
             raise ConfigError(f"distill.init must be one of {INITS}, got {self.init!r}")
         if self.teacher_precision not in ("auto", "bf16"):
@@ -111,30 +113,19 @@ def _trainer_class():
 
 def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str, workdir: str,
             job=None, name: str = "student", teacher_name: str = "teacher") -> dict:
-    import torch
-    from transformers import AutoModel, DataCollatorWithPadding
-
     from minilm_repro.data.corpus import load_corpus
-    from minilm_repro.distill import DistillationLoss
+    from minilm_repro.distill.methods import build_method
     from minilm_repro.tracking import trainer_callback
 
     optim = parse_stage_config(OptimConfig, cfg.optim, "distill.optim")
     tokenizer = load_tokenizer(teacher_dir)
-    teacher = load_pretrained(teacher_dir, AutoModel)
-    tokenizer_matches(teacher.config, tokenizer, f"teacher {teacher_dir}")
-    teacher.eval()
-    for p in teacher.parameters():
-        p.requires_grad_(False)
-    torch.manual_seed(optim.seed)
-    student = AutoModel.from_config(student_config(teacher.config, **cfg.shape))
-    if cfg.init == "teacher_layers":
-        init_from_teacher_layers(student, teacher)
-    loss_module = DistillationLoss(teacher, student, **cfg.loss_kwargs())
+    setup = build_method(cfg, teacher_dir, tokenizer, seed=optim.seed)
+    teacher, student, loss_module = setup.teacher, setup.student, setup.loss
     corpus = load_corpus(corpus_dir).remove_columns(["lang"])
     # the student's layers above the captured projections get no gradient (as in the paper)
     args = training_arguments(optim, workdir, ddp_find_unused_parameters=True)
     trainer = _trainer_class()(
-        model=loss_module, args=args, train_dataset=corpus, data_collator=DataCollatorWithPadding(tokenizer),
+        model=loss_module, args=args, train_dataset=corpus, data_collator=setup.collator,
         callbacks=[trainer_callback(job)] if job else [],
     )
     teacher.to(trainer.args.device)
@@ -147,7 +138,7 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
     tokens = done * optim.batch_size * float(sum(len(x) for x in corpus[:256]["input_ids"])) / min(256, len(corpus))
     metrics = {"train_loss": result.training_loss, "steps": steps, "train_seconds": elapsed,
                "tokens_per_second": tokens / elapsed if elapsed > 0 else 0.0,
-               "params": count_parameters(student), "layers": student.config.num_hidden_layers,
+               "params": count_parameters(student.base_model), "layers": student.config.num_hidden_layers,
                "hidden": student.config.hidden_size, "resumed": bool(resume)}
     history = [h for h in trainer.state.log_history if "loss" in h]
     metrics["history"] = [{k: v for k, v in h.items() if k == "step" or k.startswith("loss")} for h in history]
@@ -163,7 +154,7 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
                 "init": cfg.init + ("" if cfg.init == "random" else " (not the paper's setting)"),
                 "steps": steps, "global_batch": optim.batch_size, "lr": optim.lr, "corpus": str(corpus_dir),
                 "layers": student.config.num_hidden_layers, "hidden": student.config.hidden_size,
-                "heads": student.config.num_attention_heads}
+                "heads": student.config.num_attention_heads, **setup.card}
         save_model_dir(loss_module.student, tokenizer, out_dir, card)
     return metrics
 
