@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 
 from minilm_repro import tracking
+from minilm_repro.report.build import Frames, build_tables, write_report
 from minilm_repro.report.collect import records_from_files, records_from_mlflow
-from minilm_repro.report.tables import Frames, build_tables, write_report
 from minilm_repro.atomic import write_json
 
 PROFILE = "reptest"
@@ -46,9 +46,9 @@ def log_fake_profile(root):
     ft, models, speed = [], [], []
     history = [{"step": s, "loss": 4.0 / s} for s in (1, 2, 3)]
     parts = [{"step": s, "loss": 1.0 / s, "loss_attention": 0.4 / s, "loss_value": 0.6 / s} for s in (1, 2, 3)]
-    shapes = {"teacher": (4, 16, 5000), "ta": (4, 8, 3000), "student": (2, 8, 2000), "attn": (2, 8, 2000)}
+    shapes = {"teacher": (12, 768, 5000), "ta": (12, 384, 3000), "student": (3, 384, 2000), "attn": (3, 384, 2000)}
     models.append(_log(root, "mono/models/teacher.metrics.json", "pretrain", {"track": "mono", "model": "teacher"},
-                       {"arch": {"layers": 4}}, {"params": 5000, "layers": 4, "hidden": 16, "history": history}))
+                       {"arch": {"layers": 12}}, {"params": 5000, "layers": 12, "hidden": 768, "history": history}))
     for name, teacher, relations in (("ta", "teacher", None), ("student", "ta", None), ("attn", "ta", ["attention"])):
         layers, hidden, params = shapes[name]
         models.append(_log(root, f"mono/models/{name}.metrics.json", "distill",
@@ -78,7 +78,7 @@ def log_fake_profile(root):
                        {"task": "squad_v2"}, {"task": "squad_v2", "primary_metric": "f1",
                                               "select_score": score - 20, "evals": sq}))
     models.append(_log(root, "multi/models/teacher.metrics.json", "pretrain", {"track": "multi", "model": "teacher"},
-                       {}, {"params": 6000, "layers": 4, "hidden": 16, "history": history}))
+                       {}, {"params": 6000, "layers": 12, "hidden": 768, "history": history}))
     models.append(_log(root, "multi/models/student.metrics.json", "distill",
                        {"track": "multi", "model": "student", "teacher": "teacher"}, DISTILL,
                        {"params": 2500, "layers": 2, "hidden": 8, "history": parts}))
@@ -181,7 +181,8 @@ def test_glue_table_layout_selection_and_paper_rows(tables):
     assert t.loc[f"Δ teacher − {paper}", "MNLI-m"] == "-4.5"
     assert t.loc[f"Δ teacher − {paper}", "Avg"] == f"{70.0 - (84.5 + 76.8) / 2:+.1f}"
     # the paper's own table is shown for context, recalled figures with a dagger
-    assert t.loc["paper: DistilBERT L6xH768 (paper-table2-L6xH768)", "MNLI-m"] == "82.2†"
+    assert t.loc["paper: BERT_SMALL L6xH768 (paper-table2-L6xH768)", "MNLI-m"] == "81.8†"
+    assert t.loc["paper: DistilBERT L6xH768 (paper-table2-L6xH768)", "MNLI-m"] == "79.0"
     assert list(t.index[:5]) == ["teacher", "ta", "attn", "student", "ext"]  # distilled: larger, then by name
 
 
@@ -212,7 +213,8 @@ def test_multilingual_tables(tables):
     assert not any(i.startswith("Δ") for i in xnli.index)
     mlqa = built["multi_mlqa"].text
     assert mlqa.loc["student", "l1"] == "46.0 / 41.0"
-    assert mlqa.loc["paper: mMiniLM-L12xH384 L12xH384 (released-multi-mlqa)", "Avg"] == "63.2 / –"
+    assert mlqa.loc["released: mMiniLM-L12xH384 L12xH384 (released-multi-mlqa)", "Avg"] == "63.2 / –"
+    assert mlqa.loc["paper: mMiniLM-L12xH384 L12xH384 (paper-table13-mlqa)", "Avg"] == "63.2 / 44.7"
 
 
 def test_written_formats_and_missing_list(sources, tmp_path):
@@ -278,8 +280,8 @@ def test_majority_checks_per_task_average_and_per_language():
     passes the task check (the paper's Avg column) and fails the per-evaluation check."""
     from types import SimpleNamespace
 
+    from minilm_repro.report.checks import learning_checks
     from minilm_repro.report.collect import finetune_frame
-    from minilm_repro.report.tables import learning_checks
 
     def record(model, scores):
         evals = {f"{lang}__test": {"scores": {"accuracy": acc}, "majority": {"accuracy": 34.0}, "language": lang,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from minilm_repro.atomic import write_json
+from minilm_repro.distributed import is_main_process
 from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.data.features import FEATURES, is_qa, is_regression, num_labels
@@ -74,11 +76,14 @@ def _model_for(task: str, model_dir: str):
 
 
 def _classification_eval(trainer, task, feats, train_labels, scores_fn):
+    """Scores (percent) and, under ``predictions``, the per-example predictions (ids = row index)."""
     pred = trainer.predict(feats)
     logits = pred.predictions[0] if isinstance(pred.predictions, tuple) else pred.predictions
     labels = np.asarray(feats["labels"])
     preds = logits.squeeze(-1) if is_regression(task) else logits.argmax(-1)
-    out = {"scores": scores_fn(task, preds, labels)}
+    out = {"scores": scores_fn(task, preds, labels),
+           "predictions": {"kind": "regression" if is_regression(task) else "classification",
+                           "ids": [str(i) for i in range(len(labels))], "pred": preds.tolist(), "label": labels.tolist()}}
     if not is_regression(task):
         majority = np.bincount(np.asarray(train_labels)).argmax()
         out["majority"] = scores_fn(task, np.full_like(labels, majority), labels)
@@ -97,8 +102,11 @@ def answer_language(cfg: FinetuneConfig, context_language: str) -> str:
 
 
 def _qa_eval(trainer, cfg, feats, examples, context_language):
+    """Official scores (percent) and, under ``predictions``, each question's official F1 / EM (percent:
+    the numbers the aggregate F1 / EM average)."""
     from minilm_repro.finetune.qa_processing import postprocess_qa_predictions
-    from minilm_repro.metrics import mlqa_scores, squad_v1_scores, squad_v2_scores
+    from minilm_repro.metrics import mlqa, mlqa_scores, squad_v1, squad_v1_scores, squad_v2, squad_v2_scores
+    from minilm_repro.metrics.qa_data import gold_table
 
     pred = trainer.predict(feats.remove_columns(["example_id", "offset_mapping"]))
     start, end = pred.predictions[:2]
@@ -108,11 +116,23 @@ def _qa_eval(trainer, cfg, feats, examples, context_language):
         version_2_with_negative=v2,
     )
     rows = list(examples)
+    gold = gold_table(rows)
     if v2:
-        return {"scores": squad_v2_scores(rows, preds, na_probs)}
-    if cfg.task == "mlqa":
-        return {"scores": mlqa_scores(rows, preds, answer_language(cfg, context_language))}
-    return {"scores": squad_v1_scores(rows, preds)}
+        scores = squad_v2_scores(rows, preds, na_probs)
+        exact, f1 = squad_v2.raw_scores(gold, preds)
+        has_ans = {k: bool(v) for k, v in gold.items()}  # the no-answer threshold squad_v2_scores applies (1.0)
+        exact, f1 = (squad_v2.apply_no_ans_threshold(d, na_probs, has_ans, 1.0) for d in (exact, f1))
+    else:
+        if cfg.task == "mlqa":
+            lang = answer_language(cfg, context_language)
+            scores = mlqa_scores(rows, preds, lang)
+            em_fn, f1_fn = (lambda p, g: mlqa.exact_match_score(p, g, lang)), (lambda p, g: mlqa.f1_score(p, g, lang))
+        else:
+            scores, em_fn, f1_fn = squad_v1_scores(rows, preds), squad_v1.exact_match_score, squad_v1.f1_score
+        exact = {q: max(float(em_fn(preds[q], a)) for a in answers) for q, answers in gold.items()}
+        f1 = {q: max(f1_fn(preds[q], a) for a in answers) for q, answers in gold.items()}
+    return {"scores": scores, "predictions": {"kind": "qa", "ids": list(gold), "f1": [100.0 * f1[q] for q in gold],
+                                              "exact": [100.0 * exact[q] for q in gold]}}
 
 
 def _evaluate(trainer, cfg: FinetuneConfig, refs: list[dict], features_dir: str, tasks_root: str,
@@ -133,6 +153,22 @@ def _evaluate(trainer, cfg: FinetuneConfig, refs: list[dict], features_dir: str,
         res.update(language=ref.get("language"), split=ref["split"], config=ref["config"])
         evals[ref["dir"]] = res
     return evals
+
+
+def write_predictions(metrics_path: str, metrics: dict) -> dict:
+    """Move each eval's per-example ``predictions`` out of ``metrics`` (they stay out of the metrics
+    record: large) into ``<metrics>.predictions.json`` beside the metrics file (main process) and, when
+    an MLflow run is active, its artifact ``predictions.json``; return them by eval dir."""
+    from minilm_repro.report.predictions import ARTIFACT, predictions_path
+
+    preds = {name: res.pop("predictions") for name, res in metrics["evals"].items() if "predictions" in res}
+    if preds and is_main_process():
+        write_json(predictions_path(metrics_path), preds)
+        import mlflow
+
+        if mlflow.active_run() is not None:
+            mlflow.log_dict(preds, ARTIFACT)
+    return preds
 
 
 def _select_score(cfg: FinetuneConfig, evals: dict, select_on: list[str]) -> float:
@@ -231,5 +267,10 @@ def run_job(spec) -> int:
     """The ``finetune`` stage of one job (see :mod:`minilm_repro.stage`)."""
     cfg = parse_stage_config(FinetuneConfig, spec.settings, "finetune config")
     p = spec.paths
-    return tracked_job(spec, cfg, lambda job: finetune(cfg, p["model"], p["features"], p["tasks_root"], p["workdir"], job),
-                       _final_metrics)
+
+    def work(job) -> dict:
+        metrics = finetune(cfg, p["model"], p["features"], p["tasks_root"], p["workdir"], job)
+        write_predictions(p["metrics"], metrics)  # per-example predictions: a file and an artifact, not the record
+        return metrics
+
+    return tracked_job(spec, cfg, work, _final_metrics)

@@ -5,7 +5,8 @@ model, task, grid point, seed, teacher, and, for jobs that log through
 :meth:`minilm_repro.tracking.JobRun.log_result`, stage, profile, device, host, git commit) and
 ``config`` (the resolved stage config). Records come from the metrics files or, identically,
 from MLflow (:func:`records_from_mlflow`); every frame below is built from records only, with
-rows sorted, so both sources give equal frames.
+rows sorted, so both sources give equal frames. Per-example predictions of fine-tuning jobs
+(:mod:`minilm_repro.report.predictions`) come beside the records, loaded only when asked for.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from minilm_repro.report.predictions import PredictionStore, job_key, mlflow_store
+
 FINETUNE_COLUMNS = ["track", "model", "task", "grid_point", "seed", "eval", "language", "split", "metric", "value",
                     "select_score", "primary_metric", "device", "profile"]
 MODEL_COLUMNS = ["track", "model", "origin", "teacher", "params", "layers", "hidden", "relations", "transfer",
@@ -24,15 +27,18 @@ SPEED_COLUMNS = ["track", "model", "seconds_per_batch", "device", "speedup"]
 HISTORY_COLUMNS = ["track", "model", "step", "key", "value"]
 MODEL_STAGES = ("pretrain", "distill", "fetch", "describe")
 MAJORITY = "majority-class"
+FINETUNE_TAGS = ("track", "model", "task", "grid_point", "seed")
 
 
 @dataclasses.dataclass
 class Records:
-    """Job records by kind: fine-tuning jobs, model jobs (pretrain/distill/fetch/describe), speed jobs."""
+    """Job records by kind: fine-tuning jobs, model jobs (pretrain/distill/fetch/describe), speed jobs,
+    and the fine-tuning jobs' per-example predictions (empty store: none)."""
 
     finetune: list[dict]
     models: list[dict]
     speed: list[dict]
+    predictions: PredictionStore = dataclasses.field(default_factory=PredictionStore)
 
 
 def _load(path: str | Path) -> dict:
@@ -45,7 +51,8 @@ def _load(path: str | Path) -> dict:
 def records_from_files(finetune=(), models=(), speed=()) -> Records:
     """Records from metrics files. A model record without ``config`` (written before stages logged
     their result through ``JobRun.log_result``) gets its distillation settings from the model card
-    ``<model>/minilm_repro.json`` that the same job wrote beside ``<model>.metrics.json``."""
+    ``<model>/minilm_repro.json`` that the same job wrote beside ``<model>.metrics.json``. Each
+    fine-tuning job's predictions are looked for beside its metrics file (``seed<N>.predictions.json``)."""
     model_records = []
     for path in models:
         rec = _load(path)
@@ -54,14 +61,18 @@ def records_from_files(finetune=(), models=(), speed=()) -> Records:
             rec["config"] = json.loads(card.read_text())
         model_records.append(rec)
     speed_records = [rec for p in speed for rec in _load(p)["records"]]  # a track's speed job: every model it timed
-    return Records([_load(p) for p in finetune], model_records, speed_records)
+    ft_records = [_load(p) for p in finetune]
+    store = PredictionStore.from_metrics_files(
+        (job_key(_require_tags(r, FINETUNE_TAGS, "fine-tuning")), p) for r, p in zip(ft_records, finetune))
+    return Records(ft_records, model_records, speed_records, store)
 
 
 def records_from_mlflow(profile: str, with_history: bool = False) -> Records:
-    """Records of the profile's jobs from MLflow alone (see :func:`minilm_repro.tracking.job_records`)."""
+    """Records of the profile's jobs from MLflow alone (see :func:`minilm_repro.tracking.job_records`);
+    predictions from the runs' ``predictions.json`` artifacts."""
     from minilm_repro.tracking import job_records
 
-    out = Records([], [], [])
+    out = Records([], [], [], mlflow_store(profile))
     for rec in job_records(profile, with_history=with_history):
         stage = rec["tags"].get("stage")
         if stage == "finetune":
@@ -88,12 +99,36 @@ def _sorted(df: pd.DataFrame, columns: list[str], keys: list[str]) -> pd.DataFra
     return df.sort_values(keys, kind="stable").reset_index(drop=True) if not df.empty else df
 
 
+def select_score(rec: dict) -> float:
+    """The record's grid-point selection score (percent) under the current ``PRIMARY_METRIC``.
+
+    A record written while the task selected on another metric (MRPC selected on F1 before it
+    followed the paper's accuracy) is re-scored on the task's selection dev set (GLUE, SQuAD: the
+    first dev split, as ``finetune.plan.task_plan`` selects); anything else is an error."""
+    from minilm_repro.finetune.plan import DEV_SPLITS, PRIMARY_METRIC
+
+    task, primary = rec["task"], PRIMARY_METRIC[rec["task"]]
+    if rec["primary_metric"] == primary:
+        return float(rec["select_score"])
+    split = DEV_SPLITS.get(task, ("validation",))[0]
+    dev = [res["scores"][primary] for res in rec["evals"].values()
+           if res["split"] == split and primary in res.get("scores", {})]
+    if task in ("xnli", "mlqa") or len(dev) != 1:
+        raise ValueError(f"fine-tuning record {rec.get('tags')} selected on {rec['primary_metric']!r}, the protocol "
+                         f"now selects {task} on {primary!r}: rerun its finetune jobs")
+    return float(dev[0])
+
+
 def finetune_frame(records: list[dict]) -> pd.DataFrame:
     """Long frame, one row per job x eval set x metric (``FINETUNE_COLUMNS``); majority-class
-    baselines of classification tasks appear as model ``majority-class``. value: percent."""
+    baselines of classification tasks appear as model ``majority-class``. value, select_score:
+    percent; primary_metric: the task's current ``PRIMARY_METRIC``."""
+    from minilm_repro.finetune.plan import PRIMARY_METRIC
+
     rows = []
     for rec in records:
-        tags = _require_tags(rec, ("track", "model", "task", "grid_point", "seed"), "fine-tuning")
+        tags = _require_tags(rec, FINETUNE_TAGS, "fine-tuning")
+        score = select_score(rec)
         for eval_name, res in rec["evals"].items():
             for kind in ("scores", "majority"):
                 for metric, value in res.get(kind, {}).items():
@@ -103,8 +138,8 @@ def finetune_frame(records: list[dict]) -> pd.DataFrame:
                         "track": tags["track"], "model": tags["model"] if kind == "scores" else MAJORITY,
                         "task": rec["task"], "grid_point": tags["grid_point"], "seed": int(tags["seed"]),
                         "eval": eval_name, "language": res.get("language"), "split": res["split"],
-                        "metric": metric, "value": float(value), "select_score": float(rec["select_score"]),
-                        "primary_metric": rec["primary_metric"], "device": tags.get("device"),
+                        "metric": metric, "value": float(value), "select_score": score,
+                        "primary_metric": PRIMARY_METRIC[rec["task"]], "device": tags.get("device"),
                         "profile": tags.get("profile"),
                     })
     df = _sorted(rows, FINETUNE_COLUMNS, ["track", "model", "task", "grid_point", "seed", "eval", "metric"])

@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from minilm_repro.report.assemble import TrackContext
+from minilm_repro.report.build import Frames
 from minilm_repro.report.collect import MAJORITY, Records, history_frame
-from minilm_repro.report.tables import Frames, TrackContext, cell_stats, models_table
+from minilm_repro.report.layouts import models_table
+from minilm_repro.report.selection import cell_stats
 
 
 def _pyplot():
@@ -40,9 +43,7 @@ def _save(fig, out_dir: Path, name: str) -> list[Path]:
 
 
 def _context(frames: Frames, track: str) -> TrackContext:
-    return TrackContext(track, "", frames.finetune[frames.finetune.track == track],
-                        frames.models[frames.models.track == track].set_index("model"),
-                        frames.speed[frames.speed.track == track].set_index("model"), {})
+    return frames.context(track)  # no references, no intervals: figures show our models' scores
 
 
 def model_scores(frames: Frames) -> pd.DataFrame:

@@ -1,19 +1,24 @@
 """The paper's published figures, shipped as package data (copied from ../shared/paper/).
 
 ``reference_results.csv`` is in long form (table, model, teacher, layers, hidden,
-params_millions, speedup_vs_bert_base, task, metric, value, source, verified). Figures whose
-``verified`` column does not start with "yes" were recalled rather than checked against the
-authors' release; tables mark them with a dagger.
+params_millions, speedup_vs_bert_base, task, metric, value, source, verified); values are
+percent except Table 4's seconds. Figures whose ``verified`` column does not start with "yes"
+were recalled rather than checked against the authors' release; tables mark them with a dagger.
 
 A *paper entry* is one published model in one published table: (table, model, teacher,
 layers, hidden). The config names entries as ``"table|model"``, optionally qualified with
 ``|L6xH384`` (shape) and/or ``|from BERT-base`` (teacher) where the model name alone is
 ambiguous (e.g. ``paper-table3-sizes|MiniLM`` exists for three student sizes).
+
+``REFERENCE_TABLES`` says what each table is (../shared/paper/README.md, "reference_results.csv:
+which table is which"); a table the file holds but this module does not know is an error, so a
+new table cannot slip into the report without a decision on how it compares.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from functools import lru_cache
 from importlib import resources
 
 import pandas as pd
@@ -21,6 +26,25 @@ import pandas as pd
 # the paper's training and timing hardware (../shared/paper/README.md)
 PAPER_HARDWARE = "8x V100, mixed precision; speed-up on one P100"
 ENTRY_KEYS = ["table", "model", "teacher", "layers", "hidden"]
+NO_TEACHER = "-"  # the teacher column of a model that is not distilled (BERT-base, XLM-R-base, ...)
+
+# table -> what it holds. ``released-*``: the authors' README (the released checkpoints: Table 8's
+# in-house UniLMv2-style teacher, the multilingual and MiniLMv2 releases, other fine-tuning settings)
+REFERENCE_TABLES = {
+    "released-mono": "the released English models (authors' README; Table 8, in-house UniLMv2-style teacher)",
+    "released-multi-xnli": "the released multilingual model on XNLI (authors' README; best single model)",
+    "released-multi-mlqa": "the released multilingual model on MLQA (authors' README)",
+    "released-minilmv2": "the released MiniLMv2 models (authors' README)",
+    "released-minilmv2-multi": "the released multilingual MiniLMv2 models (authors' README)",
+    "paper-table2-L6xH768": "Table 2: 6x768 students of BERT-base",
+    "paper-table3-sizes": "Table 3: MLM-KD, TinyBERT, MiniLM and MiniLM w/ TA at 6/4/3 x 384",
+    "paper-ablation-vr": "Table 5: MiniLM without the value relation (-Value-Rel)",
+    "paper-table6-value-mse": "Table 6: value MSE instead of the value relation",
+    "paper-table7-layerwise": "Table 7: the same knowledge transferred layer to layer",
+    "paper-table4-speed": "Table 4: parameters and inference seconds of 100 QNLI batches on one P100",
+    "paper-table11-xnli": "Table 11: XNLI zero-shot test accuracy, 15 languages",
+    "paper-table13-mlqa": "Table 13: MLQA test F1 / EM, 7 languages",
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,8 +64,25 @@ class PaperEntry:
         return f"L{self.layers}xH{self.hidden}"
 
     @property
+    def released(self) -> bool:
+        """A released checkpoint's figure (authors' README), not a table of the paper's BERT-base runs."""
+        return self.table.startswith("released-")
+
+    @property
+    def released_student(self) -> bool:
+        """A released *distilled* model (other teacher or settings): shown, never a Δ target of ours."""
+        return self.released and self.teacher != NO_TEACHER
+
+    @property
     def label(self) -> str:
+        if self.released_student:
+            return f"released: {self.model} {self.shape} ({self.table})"
         return f"paper: {self.model} {self.shape} ({self.table})"
+
+    @property
+    def key(self) -> str:
+        """The fully qualified config key of this entry."""
+        return f"{self.table}|{self.model}|{self.shape}|from {self.teacher}"
 
     def value(self, task: str, metric: str | None = None) -> float | None:
         """The published figure for ``task`` (e.g. "mnli-m", "xnli-fr", "mlqa-avg"), or None."""
@@ -51,16 +92,27 @@ class PaperEntry:
         return None
 
 
-def load_reference() -> pd.DataFrame:
+@lru_cache(maxsize=1)
+def _reference() -> pd.DataFrame:
     with resources.files("minilm_repro.report").joinpath("reference_results.csv").open() as fh:
         df = pd.read_csv(fh)
+    unknown = sorted(set(df["table"]) - set(REFERENCE_TABLES))
+    if unknown:
+        raise ValueError(f"reference_results.csv has tables {unknown} that reference.REFERENCE_TABLES does not "
+                         "describe: add them there (and decide which table kind shows them, layouts.PAPER_TABLES)")
     df["recalled"] = ~df["verified"].astype(str).str.lower().str.startswith("yes")
     return df
 
 
-def _entries(ref: pd.DataFrame) -> list[PaperEntry]:
+def load_reference() -> pd.DataFrame:
+    """The reference figures, one row per figure, with a boolean ``recalled`` column (a copy)."""
+    return _reference().copy()
+
+
+@lru_cache(maxsize=1)
+def _all_entries() -> tuple[PaperEntry, ...]:
     out = []
-    for key, sub in ref.groupby(ENTRY_KEYS, sort=False):
+    for key, sub in _reference().groupby(ENTRY_KEYS, sort=False):
         table, model, teacher, layers, hidden = key
         params = sub["params_millions"].dropna()
         speed = sub["speedup_vs_bert_base"].dropna()
@@ -68,16 +120,15 @@ def _entries(ref: pd.DataFrame) -> list[PaperEntry]:
                               float(params.iloc[0]) if len(params) else None,
                               float(speed.iloc[0]) if len(speed) else None, bool(sub["recalled"].any()),
                               tuple(zip(sub["task"], sub["metric"], sub["value"].astype(float)))))
-    return out
+    return tuple(out)
 
 
 def entries_of_tables(tables: list[str]) -> list[PaperEntry]:
     """Every paper entry of the named reference tables, in file order."""
-    known = set(load_reference()["table"])
-    unknown = [t for t in tables if t not in known]
+    unknown = [t for t in tables if t not in REFERENCE_TABLES]
     if unknown:
-        raise KeyError(f"no reference table(s) {unknown}; known: {sorted(known)}")
-    return [e for e in _entries(load_reference()) if e.table in tables]
+        raise KeyError(f"no reference table(s) {unknown}; known: {sorted(REFERENCE_TABLES)}")
+    return [e for e in _all_entries() if e.table in tables]
 
 
 def resolve(key: str, shape: tuple[int, int] | None = None) -> PaperEntry:
@@ -89,7 +140,7 @@ def resolve(key: str, shape: tuple[int, int] | None = None) -> PaperEntry:
     if len(parts) < 2:
         raise KeyError(f"reference {key!r}: expected 'table|model' (optionally '|L6xH384', '|from TEACHER')")
     table, model, quals = parts[0], parts[1], parts[2:]
-    cands = [e for e in _entries(load_reference()) if e.table == table and e.model == model]
+    cands = [e for e in _all_entries() if e.table == table and e.model == model]
     for q in quals:
         cands = [e for e in cands if (q[5:] == e.teacher if q.startswith("from ") else q == e.shape)]
     if len(cands) > 1 and shape is not None:
@@ -97,11 +148,10 @@ def resolve(key: str, shape: tuple[int, int] | None = None) -> PaperEntry:
         cands = same or cands
     if len(cands) == 1:
         return cands[0]
-    every = sorted(f"{e.table}|{e.model}|{e.shape}|from {e.teacher}" for e in _entries(load_reference()))
     if not cands:
+        every = sorted(e.key for e in _all_entries())
         raise KeyError(f"no reference figures for {key!r}; known entries: {every}")
-    options = [f"{e.table}|{e.model}|{e.shape}|from {e.teacher}" for e in cands]
-    raise KeyError(f"reference {key!r} is ambiguous: qualify it as one of {options}")
+    raise KeyError(f"reference {key!r} is ambiguous: qualify it as one of {[e.key for e in cands]}")
 
 
 def format_reference(value: float, recalled: bool) -> str:

@@ -1,11 +1,15 @@
-"""Writing tables: Markdown, CSV, LaTeX (booktabs) and HTML (the Snakemake report's view)."""
+"""Writing tables: Markdown, CSV, LaTeX (booktabs) and HTML (the Snakemake report's view).
+
+Each table's notes (its caption) say what its cells are: the profile, the reporting protocol of
+its columns and the intervals of its Δ rows (the table's own notes, :mod:`layouts`), daggers and
+Δ against the paper."""
 
 from __future__ import annotations
 
 import html
 from pathlib import Path
 
-from minilm_repro.report.tables import Table
+from minilm_repro.report.assemble import Table
 
 TABLE_SUFFIXES = (".md", ".csv", ".tex")
 # characters pdflatex's utf8 input does not know -> LaTeX
@@ -15,13 +19,18 @@ CSS = ("body{font-family:sans-serif;font-size:13px} table{border-collapse:collap
        "td:first-child,th:first-child{text-align:left}")
 
 
-def _notes(table: Table, profile: str) -> list[str]:
-    notes = [f"Profile `{profile}`; cells: mean ± std over seeds at the best dev grid point (percent); "
-             "Source: the profile and hardware each row came from."]
+def notes_of(table: Table, profile: str) -> list[str]:
+    """The caption lines of ``table``."""
+    notes = [f"Profile `{profile}`; Source: the profile and hardware each row came from."] + list(table.notes)
     if table.text.astype(str).apply(lambda c: c.str.contains("†")).any().any():
         notes.append("† recalled from the paper, not verified against the authors' release.")
-    if any(str(i).startswith("Δ") for i in table.text.index):
-        notes.append("Δ: ours minus the paper's figure, where both exist and measure the same columns.")
+    labels = [str(i) for i in table.text.index]
+    if any(i.startswith("Δ") and "paper: " in i for i in labels):
+        notes.append("Δ … − paper: ours minus the figure of the paper row that model reproduces (same teacher, "
+                     "student shape and protocol), where both exist and measure the same columns.")
+    if any(i.startswith("released: ") for i in labels):
+        notes.append("released: the authors' released checkpoints (other teacher or fine-tuning settings), shown "
+                     "for context, never a Δ target of a model distilled here.")
     return notes
 
 
@@ -40,7 +49,7 @@ def html_page(title: str, body: str) -> str:
 
 def write_table(table: Table, out_dir: Path, profile: str) -> list[Path]:
     """``<name>.md|csv|tex`` in ``out_dir`` and ``html/<name>.html``."""
-    notes = _notes(table, profile)
+    notes = notes_of(table, profile)
     paths = [out_dir / f"{table.name}{s}" for s in TABLE_SUFFIXES] + [out_dir / "html" / f"{table.name}.html"]
     table.text.to_csv(paths[1])
     paths[0].write_text(f"# {table.title}\n\n{table.text.to_markdown()}\n\n" + "\n".join(notes) + "\n")

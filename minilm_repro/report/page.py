@@ -1,0 +1,123 @@
+"""A results page (Markdown) of one results directory, e.g. ``docs/results/<profile>.md``.
+
+It holds, from ``<results>/`` alone: the command that made it; the runs (per track, stage and
+model: how many jobs, the devices, the git commits and the dates of the runs, from the records'
+tags, a date from the metrics file's time where the tags have none); ``checks.json`` in words;
+and every table the ``report`` command wrote (``<results>/tables/<name>.md``, with its notes).
+Records are found where the workflow writes them: ``<track>/finetune/**/seed<N>.json``,
+``<track>/models/<model>.metrics.json`` and ``<track>/speed.json``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from minilm_repro.report.predictions import SUFFIX
+
+DATE_TAGS = ("date", "started", "start_time")  # a run's date, if its tags carry one
+
+
+def _date(tags: dict, path: Path) -> tuple[str, bool]:
+    """(the run's date, whether it came from the tags rather than the file's time); UTC."""
+    for key in DATE_TAGS:
+        if tags.get(key):
+            return str(tags[key])[:10], True
+    stamp = datetime.datetime.fromtimestamp(path.stat().st_mtime, datetime.timezone.utc)
+    return stamp.strftime("%Y-%m-%d"), False
+
+
+def run_records(results: Path) -> pd.DataFrame:
+    """track, stage, model, device, git_commit, date, date_from_tags: one row per job record under ``results``."""
+    found = [(p, "finetune") for p in results.glob("*/finetune/**/seed*.json") if not p.name.endswith(SUFFIX)]
+    found += [(p, "model") for p in results.glob("*/models/*.metrics.json")]
+    rows = []
+    for path, kind in sorted(found) + [(p, "speed") for p in sorted(results.glob("*/speed.json"))]:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path}: not a readable record ({exc}); rerun its job or remove it") from exc
+        for rec in data["records"] if kind == "speed" else [data]:
+            tags = rec.get("tags", {})
+            date, from_tags = _date(tags, path)
+            rows.append({"track": tags.get("track", path.relative_to(results).parts[0]),
+                         "stage": tags.get("stage", kind), "model": tags.get("model", "?"),
+                         "device": tags.get("device", rec.get("device", "not recorded")),
+                         "git_commit": tags.get("git_commit", "not recorded"), "date": date,
+                         "date_from_tags": from_tags})
+    return pd.DataFrame(rows, columns=["track", "stage", "model", "device", "git_commit", "date", "date_from_tags"])
+
+
+def _join(values) -> str:
+    return ", ".join(sorted({str(v) for v in values}))
+
+
+def runs_section(runs: pd.DataFrame) -> list[str]:
+    if runs.empty:
+        return ["No job records under the results directory."]
+    table = runs.groupby(["track", "stage", "model"]).agg(
+        jobs=("date", "size"), devices=("device", _join), commits=("git_commit", _join),
+        first=("date", "min"), last=("date", "max")).reset_index()
+    commits = runs["git_commit"].value_counts()
+    lines = [table.to_markdown(index=False), "",
+             "Git commits of the runs: " + ", ".join(f"`{c}` ({n} jobs)" for c, n in commits.items()) + "."]
+    if not runs["date_from_tags"].all():
+        lines.append("Dates: from the records' tags where they carry one, else the metrics file's modification "
+                     "time (UTC).")
+    return lines
+
+
+def checks_section(checks: dict) -> list[str]:
+    hardware = checks.get("hardware")
+    lines = [(f"- all task-level checks pass (`all_ok`): **{checks.get('all_ok')}**; every evaluation above the "
+              f"majority class (`per_eval_ok`): **{checks.get('per_eval_ok')}**"),
+             f"- hardware: {_join(hardware) if isinstance(hardware, list) else hardware}"]
+    failed = [k for k, ok in checks.get("beats_majority_task", {}).items() if not ok]
+    if failed:
+        lines.append(f"- not above the majority-class baseline: {', '.join(f'`{k}`' for k in failed)}")
+    for track, v in sorted(checks.get("teacher_beats_scratch", {}).items()):
+        lines.append(f"- {track}: teacher {v['teacher']:.1f} vs scratch {v['scratch']:.1f} (Avg, percent): "
+                     f"{'ok' if v['ok'] else 'FAILS'}")
+    boot = checks.get("intervals", {})
+    if boot:
+        lines.append(f"- Δ intervals between our models: {boot.get('resamples')} bootstrap resamples, seed {boot.get('seed')}")
+    for name, why in sorted(checks.get("not_written", {}).items()):
+        lines.append(f"- not written: `{name}`: {why}")
+    return lines
+
+
+def _table_order(name: str) -> tuple:
+    """Per track, the tables in the order the layouts define them (GLUE first, speed last)."""
+    from minilm_repro.report.layouts import TABLE_BUILDERS
+
+    kinds = list(TABLE_BUILDERS)
+    kind = next((k for k in kinds if name.endswith(f"_{k}")), None)
+    return (name[: -len(kind) - 1], kinds.index(kind)) if kind else (name, len(kinds))
+
+
+def write_page(results, out, tables_dir=None, command: str = "") -> Path:
+    """Write the page of ``results`` (tables from ``tables_dir``, default ``results/tables``) to ``out``."""
+    results, out = Path(results), Path(out)
+    tables_dir = Path(tables_dir) if tables_dir else results / "tables"
+    checks_path = tables_dir / "checks.json"
+    if not checks_path.is_file():
+        raise FileNotFoundError(f"{checks_path} does not exist: build the tables first "
+                                f"(snakemake ... {checks_path} or `minilm-repro report --out {tables_dir}`)")
+    checks = json.loads(checks_path.read_text())
+    lines = [f"# Results: profile `{checks['profile']}`", "",
+             f"Made by `{command}` from `{results}`.", "", "## Runs", "", *runs_section(run_records(results)),
+             "", "## Checks", "", *checks_section(checks), "", "## Tables", ""]
+    for name in sorted(checks["tables"], key=_table_order):
+        path = tables_dir / f"{name}.md"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: listed in {checks_path} but missing: rebuild the tables")
+        body = path.read_text().rstrip("\n").split("\n")
+        if body and body[0].startswith("# "):
+            body[0] = "### " + body[0][2:]
+        lines += [*body, ""]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines).rstrip("\n") + "\n")
+    return out
