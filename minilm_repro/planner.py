@@ -158,6 +158,7 @@ class Plan:
                     raise ConfigError(f"tracks.{t}.students: {s!r} is a reserved model name")
                 if spec["teacher"] not in names or spec["teacher"] == "scratch":
                     raise ConfigError(f"tracks.{t}.students.{s}.teacher = {spec['teacher']!r}: not a model of this track")
+                self._check_layers(f"tracks.{t}.students.{s}", spec)
             if "scratch" in self.track(t) and self.track(t)["scratch"]["like"] not in self.students(t):
                 raise ConfigError(f"tracks.{t}.scratch.like = {self.track(t)['scratch']['like']!r}: "
                                   "not a student of this track")
@@ -168,22 +169,39 @@ class Plan:
             for model in self.finetuned_models(t):
                 if model not in names:
                     raise ConfigError(f"tracks.{t}.finetune.models names {model!r}; models of this track: {names}")
+            for model, tasks in ft.get("tasks_by_model", {}).items():
+                if model not in self.finetuned_models(t):
+                    raise ConfigError(f"tracks.{t}.finetune.tasks_by_model.{model}: not one of the track's "
+                                      f"finetune.models {self.finetuned_models(t)}")
+                extra = [x for x in tasks if x not in ft["tasks"]]
+                if extra:
+                    raise ConfigError(f"tracks.{t}.finetune.tasks_by_model.{model}: {extra} not among the track's "
+                                      f"finetune.tasks {ft['tasks']}")
             speed = self.track(t).get("speed")
             if speed and speed["task"] not in ft["tasks"]:
                 raise ConfigError(f"tracks.{t}.speed.task {speed['task']!r} must be one of the track's finetune tasks")
             self._check_references(t, names)
 
-    def _check_references(self, t: str, names: list[str]) -> None:
-        from minilm_repro.report.reference import resolve
+    @staticmethod
+    def _check_layers(where: str, spec: dict) -> None:
+        """Layer references are "K of N" or "last" (models/layers.py); the student's N is its depth."""
+        from minilm_repro.models.layers import check_config_layer_ref, layer_index
 
-        for model, keys in self.track(t).get("reference", {}).items():
-            if model not in names:
-                raise ConfigError(f"tracks.{t}.reference.{model}: not a model of this track ({names})")
-            for key in [keys] if isinstance(keys, str) else keys:
-                try:
-                    resolve(key)
-                except KeyError as exc:
-                    raise ConfigError(f"tracks.{t}.reference.{model}: {exc.args[0]}") from None
+        pairs = [(spec[k], k) for k in ("teacher_layer", "student_layer") if k in spec]
+        pairs += [(ref, f"layer_map[{i}][{j}]") for i, pair in enumerate(spec.get("layer_map", [])) for j, ref in enumerate(pair)]
+        for ref, key in pairs:
+            check_config_layer_ref(ref, f"{where}.{key}")
+            if key == "student_layer" or key.endswith("[1]"):
+                layer_index(ref, spec["shape"]["layers"], f"{where}.{key} (the student has {spec['shape']['layers']} layers)")
+
+    def _check_references(self, t: str, names: list[str]) -> None:
+        """Each ``tracks.<t>.reference`` maps one of our models to a comparable paper row (report/comparable.py)."""
+        from minilm_repro.report.comparable import check_track_references
+
+        try:
+            check_track_references(t, self.track(t))
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
 
     # ---- the jobs ------------------------------------------------------------------------------
     def _add(self, rule: str, wildcards: dict, stage: str, settings: dict, inputs: dict, paths: dict,
@@ -283,11 +301,18 @@ class Plan:
         needed = {"mlqa": ["mlqa", "squad"]}.get(task, [task])
         return [f"{self.tasks_root}/.{n}.downloaded" for n in needed if n in sources]
 
+    def tasks_of(self, t: str, model: str) -> list[str]:
+        """The tasks ``model`` is fine-tuned on: the track's, or its own ``finetune.tasks_by_model`` list."""
+        ft = self.track(t)["finetune"]
+        return ft.get("tasks_by_model", {}).get(model, ft["tasks"])
+
     def _finetune_jobs(self, t: str) -> None:
-        tasks = self.track(t)["finetune"]["tasks"]
-        for task in tasks:
+        speed_task = (self.track(t).get("speed") or {}).get("task")
+        for task in self.track(t)["finetune"]["tasks"]:
             s, feats = self.ft_settings(task), self.features_settings(task)
-            keys = sorted({self.tokenizer_key(t, m) for m in self.finetuned_models(t)}, key=lambda k: k != "track")
+            models = [m for m in self.finetuned_models(t) if task in self.tasks_of(t, m)]
+            needs = models if task != speed_task else self.finetuned_models(t)
+            keys = sorted({self.tokenizer_key(t, m) for m in needs}, key=lambda k: k != "track")
             for key in keys:
                 self._add("tokenize_task", {"track": t, "tok": key, "task": task, "maxlen": feats["max_length"]},
                           "tokenize-task", feats,
@@ -295,22 +320,22 @@ class Plan:
                           {"tokenizer": self.tokenizer_dir(t, key), "tasks_root": self.tasks_root,
                            "out": f"{RESULTS}/{t}/features/{key}/{task}_L{feats['max_length']}"})
             stage_settings = {k: v for k, v in s.items() if k not in FT_FEATURES_KEYS + FT_GRID_KEYS}
-            for model in self.finetuned_models(t):
+            for model in models:
                 for lr in s["lr"]:
                     for epochs in s["epochs"]:
                         for seed in s["seeds"]:
-                            gp = grid_point(lr, epochs)
-                            w = {"track": t, "model": model, "task": task, "gp": gp, "seed": seed}
-                            rel = f"{t}/finetune/{model}/{task}/{gp}/seed{seed}"
-                            paths = {"model": self.model_dir(t, model), "features": self.features_dir(t, task, model),
-                                     "tasks_root": self.tasks_root, "workdir": f"{WORK}/{rel}",
-                                     "metrics": f"{RESULTS}/{rel}.json"}
-                            self._add("finetune", w, "finetune",
-                                      {**stage_settings, "task": task, "lr": lr, "epochs": epochs, "seed": seed},
-                                      {"model": paths["model"], "features": paths["features"],
-                                       "tracking": self.tracking}, paths,
-                                      self._tags(t, model, task=task, grid_point=gp, seed=str(seed)),
-                                      f"{t}/{model}/{task}/{gp}/seed{seed}")
+                            self._finetune_job(t, model, task, stage_settings, lr, epochs, seed)
+
+    def _finetune_job(self, t: str, model: str, task: str, settings: dict, lr: float, epochs: float, seed: int):
+        gp = grid_point(lr, epochs)
+        rel = f"{t}/finetune/{model}/{task}/{gp}/seed{seed}"
+        paths = {"model": self.model_dir(t, model), "features": self.features_dir(t, task, model),
+                 "tasks_root": self.tasks_root, "workdir": f"{WORK}/{rel}", "metrics": f"{RESULTS}/{rel}.json",
+                 "predictions": f"{RESULTS}/{rel}.predictions.json"}
+        self._add("finetune", {"track": t, "model": model, "task": task, "gp": gp, "seed": seed}, "finetune",
+                  {**settings, "task": task, "lr": lr, "epochs": epochs, "seed": seed},
+                  {"model": paths["model"], "features": paths["features"], "tracking": self.tracking}, paths,
+                  self._tags(t, model, task=task, grid_point=gp, seed=str(seed)), f"{t}/{model}/{task}/{gp}/seed{seed}")
 
     def _speed_job(self, t: str) -> None:
         spec = self.track(t)["speed"]
@@ -326,6 +351,10 @@ class Plan:
     # ---- report --------------------------------------------------------------------------------
     def finetune_metrics_files(self) -> list[str]:
         return [j.paths["metrics"] for j in self.of_rule("finetune")]
+
+    def predictions_files(self) -> list[str]:
+        """Per-example predictions beside each fine-tuning record (the report's bootstrap intervals)."""
+        return [j.paths["predictions"] for j in self.of_rule("finetune")]
 
     def model_metrics_files(self) -> list[str]:
         return [f"{RESULTS}/{t}/models/{m}.metrics.json" for t in self.tracks for m in self.model_names(t)]
@@ -348,14 +377,16 @@ class Plan:
         inputs = {"finetune": self.finetune_metrics_files(), "models": self.model_metrics_files(),
                   "speed": self.speed_files()}
         references = {t: self.track(t).get("reference", {}) for t in self.tracks}
-        self._add("tables", {}, "report", {"references": references}, inputs,
-                  {**inputs, "out": f"{RESULTS}/tables"})
+        self._add("tables", {}, "report", {"references": references},
+                  {**inputs, "predictions": self.predictions_files()}, {**inputs, "out": f"{RESULTS}/tables"})
+        self._add("results_page", {}, "results-page", {}, {"checks": f"{RESULTS}/tables/checks.json"},
+                  {"results": RESULTS, "out": f"{RESULTS}/results-page.md"})
         self._add("figures", {}, "figures", {"expect": self.figure_names()}, inputs,
                   {**inputs, "out": f"{RESULTS}/figures"})
 
     def report_targets(self) -> list[str]:
         """Every output of the tables and figures jobs (the ``all`` rule requests them all)."""
-        return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/tables/html",
+        return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/tables/html", f"{RESULTS}/results-page.md",
                 *(f"{RESULTS}/figures/{name}.{ext}" for name in self.figure_names() for ext in ("png", "pdf"))]
 
 

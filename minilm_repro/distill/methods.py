@@ -43,6 +43,12 @@ def check_options(cfg) -> None:
     if stray:
         raise ConfigError(f"distill: {', '.join(stray)} do(es) not apply to method {cfg.method!r} (it reads "
                           f"{', '.join(OPTIONS[cfg.method])}); remove {'it' if len(stray) == 1 else 'them'}")
+    from minilm_repro.models.layers import check_layer_ref
+
+    refs = [(cfg.teacher_layer, "teacher_layer"), (cfg.student_layer, "student_layer")]
+    refs += [(r, f"layer_map[{i}]") for i, pair in enumerate(cfg.layer_map or []) for r in pair]
+    for ref, key in refs:
+        check_layer_ref(ref, f"distill.{key}")
     if cfg.temperature is not None and not (isinstance(cfg.temperature, (int, float)) and cfg.temperature > 0):
         raise ConfigError(f"distill.temperature must be a positive number, got {cfg.temperature!r}")
     if cfg.mlm_probability is not None and not (isinstance(cfg.mlm_probability, (int, float))
@@ -77,6 +83,22 @@ def load_masked_lm_teacher(teacher_dir):
     return teacher
 
 
+def with_layer_indices(cfg, teacher_layers: int, student_layers: int):
+    """``cfg`` with its layer references ("K of N", "last": models/layers.py) as list indices of the
+    loaded models (ints, the Python API's indices, pass through unchanged)."""
+    from minilm_repro.models.layers import layer_index
+
+    def index(ref, n, key):
+        return ref if isinstance(ref, int) else layer_index(ref, n, f"distill.{key}")
+
+    layer_map = None if cfg.layer_map is None else [
+        [index(t, teacher_layers, f"layer_map[{i}] teacher"), index(s, student_layers, f"layer_map[{i}] student")]
+        for i, (t, s) in enumerate(cfg.layer_map)]
+    return dataclasses.replace(cfg, teacher_layer=index(cfg.teacher_layer, teacher_layers, "teacher_layer"),
+                               student_layer=index(cfg.student_layer, student_layers, "student_layer"),
+                               layer_map=layer_map)
+
+
 def build_method(cfg, teacher_dir, tokenizer, seed: int) -> MethodSetup:
     """Teacher, student, loss module and collator for ``cfg`` (a DistillConfig).
 
@@ -105,6 +127,7 @@ def build_method(cfg, teacher_dir, tokenizer, seed: int) -> MethodSetup:
     student = (AutoModelForMaskedLM if masked_lm else AutoModel).from_config(student_config(teacher.config, **cfg.shape))
     if cfg.init == "teacher_layers":
         init_from_teacher_layers(student.base_model, teacher.base_model)
+    cfg = with_layer_indices(cfg, teacher.config.num_hidden_layers, student.config.num_hidden_layers)
     autocast = torch.bfloat16 if cfg.teacher_precision == "bf16" else None
     collator = DataCollatorWithPadding(tokenizer)
     card = {}

@@ -29,11 +29,12 @@ class DistillConfig:
     optim: dict
     shape: dict  # {"layers": M, "hidden": H[, "heads": A]}
     method: str = "minilm"  # one of METHODS; which keys below each reads: distill.methods.OPTIONS
-    teacher_layer: int = -1
-    student_layer: int = -1
+    # layers: list indices (-1 = last), or a config's references "K of N" / "last" (models/layers.py)
+    teacher_layer: int | str = -1
+    student_layer: int | str = -1
     relation_heads: int | None = None
     relations: list | None = None  # ablation: ["attention"] or ["value"] (minilm only)
-    layer_map: list | None = None  # ablation: [[teacher_layer, student_layer], ...] layer-wise
+    layer_map: list | None = None  # ablation: [[teacher layer, student layer], ...] layer to layer
     init: str = "random"
     # "auto": the Trainer's precision (bf16 on a CUDA GPU); "bf16": the teacher's forward under bf16
     # autocast on any device (CPUs with bf16 units: ~2x faster teacher, relations stay float32)

@@ -22,7 +22,8 @@ rule finetune:
     input:
         unpack(inputs_of("finetune")),
     output:
-        f"{RESULTS}/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.json",
+        metrics=f"{RESULTS}/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.json",
+        predictions=f"{RESULTS}/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.predictions.json",
     params:
         spec=spec_of("finetune"),
     threads: THREADS

@@ -62,6 +62,21 @@ rule tables:
         " --out {params.out} --references {params.references:q} --profile {PROFILE} > {log} 2>&1"
 
 
+# The dated results page (tables, checks, hardware and commit of every row), for docs/results/.
+rule results_page:
+    localrule: True
+    input:
+        unpack(inputs_of("results_page")),
+    output:
+        f"{RESULTS}/results-page.md",
+    log:
+        f"{RESULTS}/logs/results_page.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/results_page.tsv"
+    shell:
+        "minilm-repro results-page --results {RESULTS} --out {output} > {log} 2>&1"
+
+
 FIGURE_CAPTIONS = {"pareto": "pareto.rst", "loss_curves": "loss_curves.rst"}
 
 
