@@ -146,6 +146,29 @@ class Plan:
         except KeyError:
             raise KeyError(f"no {rule} job with wildcards {dict(key[1])} in the plan of profile {self.profile!r}") from None
 
+    # ---- what the rules look up (workflow/rules/*.smk): functions of a job's wildcards ----------
+    def inputs_of(self, rule: str):
+        """``input: unpack(PLAN.inputs_of(rule))``: the named inputs of the rule's job."""
+        return lambda wildcards: self.job(rule, wildcards).inputs
+
+    def spec_of(self, rule: str):
+        """``params: spec=PLAN.spec_of(rule)``: the job's spec as key-sorted JSON, the stage's one
+        argument and the rule's params, so any change of the job's settings reruns it (and a
+        re-saved config, other key order, does not)."""
+        return lambda wildcards: as_json(self.job(rule, wildcards).spec(self.profile, self.threads))
+
+    def stage_of(self, rule: str):
+        """The ``minilm-repro`` command of the rule's job (the tokenizer rule trains one or exports one)."""
+        return lambda wildcards: self.job(rule, wildcards).stage
+
+    def setting_of(self, rule: str, key: str):
+        return lambda wildcards: self.job(rule, wildcards).settings[key]
+
+    def wildcard_values(self, rule: str, wildcard: str) -> str:
+        """A regex matching exactly the values ``wildcard`` takes in ``rule``'s jobs (nothing if none)."""
+        names = sorted({dict(j.wildcards)[wildcard] for j in self.of_rule(rule)})
+        return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+
     def of_rule(self, rule: str) -> list[Job]:
         return [j for j in self.jobs.values() if j.rule == rule]
 
@@ -422,5 +445,3 @@ def as_json(obj) -> str:
     Snakemake params and rerun nothing."""
     return json.dumps(obj, sort_keys=True)
 
-
-WILDCARD_SAFE = re.compile(r"^[A-Za-z0-9_.-]+$")

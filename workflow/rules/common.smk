@@ -1,6 +1,6 @@
-# Lookups into the job planner (minilm_repro/planner.py), where the config becomes jobs. A rule
-# names its outputs (patterns), takes its inputs and the stage's spec from its planned job, and
-# runs `minilm-repro <stage> --spec <spec>`. No science here.
+# The job planner (minilm_repro/planner.py), where the config becomes jobs. A rule names its
+# outputs (patterns), takes its inputs and the stage's spec from its planned job (PLAN.inputs_of,
+# PLAN.spec_of), and runs `minilm-repro <stage> --spec <spec>`. No science here.
 from pathlib import Path
 
 from minilm_repro.config import validate_workflow_config
@@ -17,47 +17,13 @@ THREADS = PLAN.threads
 TRACKING = PLAN.tracking
 
 
-def inputs_of(rule):
-    """``input: unpack(inputs_of(rule))``: the named inputs of the rule's job."""
+def folder_of(name, up=1):
+    """``params: out=folder_of("checks")``: the folder that holds output ``name`` (``up`` levels above it)."""
 
-    def inputs(wildcards):
-        return PLAN.job(rule, wildcards).inputs
+    def folder(wildcards, output):
+        return str(Path(output[name]).parents[up - 1])
 
-    return inputs
-
-
-def spec_of(rule):
-    """The job's spec (settings, paths, run), as key-sorted JSON: the stage's one argument, and the
-    rule's params, so that any change of the job's settings reruns it (and a re-saved config does not)."""
-
-    def spec(wildcards):
-        return as_json(PLAN.job(rule, wildcards).spec(PROFILE, THREADS))
-
-    return spec
-
-
-def stage_of(rule):
-    """The ``minilm-repro`` command of the rule's job (the tokenizer rule trains one or exports one)."""
-
-    def stage(wildcards):
-        return PLAN.job(rule, wildcards).stage
-
-    return stage
-
-
-def setting_of(rule, key):
-    def setting(wildcards):
-        return PLAN.job(rule, wildcards).settings[key]
-
-    return setting
-
-
-def alternatives(rule, wildcard):
-    """A regex matching exactly the values ``wildcard`` takes in ``rule``'s jobs (nothing if none)."""
-    import re
-
-    names = sorted({dict(j.wildcards)[wildcard] for j in PLAN.of_rule(rule)})
-    return "|".join(re.escape(n) for n in names) if names else "(?!x)x"
+    return folder
 
 
 wildcard_constraints:

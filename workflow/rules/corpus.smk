@@ -3,12 +3,12 @@
 
 rule tokenizer:
     input:
-        unpack(inputs_of("tokenizer")),
+        unpack(PLAN.inputs_of("tokenizer")),
     output:
         directory(f"{RESULTS}/{{track}}/tokenizer"),
     params:
-        stage=stage_of("tokenizer"),
-        spec=spec_of("tokenizer"),
+        stage=PLAN.stage_of("tokenizer"),
+        spec=PLAN.spec_of("tokenizer"),
     log:
         f"{RESULTS}/logs/{{track}}/tokenizer.log",
     benchmark:
@@ -22,7 +22,7 @@ rule fetch_corpus:
     output:
         "resources/corpus/{track}/{lang}.txt",
     params:
-        spec=spec_of("fetch_corpus"),
+        spec=PLAN.spec_of("fetch_corpus"),
     log:
         f"{RESULTS}/logs/{{track}}/fetch_corpus_{{lang}}.log",
     benchmark:
@@ -33,11 +33,11 @@ rule fetch_corpus:
 
 rule prepare_corpus:
     input:
-        unpack(inputs_of("prepare_corpus")),
+        unpack(PLAN.inputs_of("prepare_corpus")),
     output:
         directory(f"{RESULTS}/{{track}}/corpus"),
     params:
-        spec=spec_of("prepare_corpus"),
+        spec=PLAN.spec_of("prepare_corpus"),
     threads: THREADS
     log:
         f"{RESULTS}/logs/{{track}}/prepare_corpus.log",

@@ -7,7 +7,7 @@ if "benchmark" in config:
         output:
             directory(BENCHMARK_DIR),
         params:
-            spec=spec_of("generate_benchmark"),
+            spec=PLAN.spec_of("generate_benchmark"),
         log:
             f"{RESULTS}/logs/generate_benchmark.log",
         benchmark:
@@ -28,9 +28,9 @@ for _job in PLAN.jobs.values():
         output:
             _job.paths["done"],
         params:
-            task=setting_of(_job.rule, "task"),
-            hub_id=setting_of(_job.rule, "hub_id"),
-            revision=setting_of(_job.rule, "revision"),
+            task=PLAN.setting_of(_job.rule, "task"),
+            hub_id=PLAN.setting_of(_job.rule, "hub_id"),
+            revision=PLAN.setting_of(_job.rule, "revision"),
             root=_job.paths["out"],
         log:
             f"{RESULTS}/logs/{_job.rule}.log",

@@ -3,14 +3,14 @@
 
 rule distill:
     input:
-        unpack(inputs_of("distill")),
+        unpack(PLAN.inputs_of("distill")),
     output:
         model=directory(f"{RESULTS}/{{track}}/models/{{model}}"),
         metrics=f"{RESULTS}/{{track}}/models/{{model}}.metrics.json",
     wildcard_constraints:
-        model=alternatives("distill", "model"),
+        model=PLAN.wildcard_values("distill", "model"),
     params:
-        spec=spec_of("distill"),
+        spec=PLAN.spec_of("distill"),
     threads: THREADS
     resources:
         gpu=0,

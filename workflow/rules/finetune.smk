@@ -4,11 +4,11 @@
 
 rule tokenize_task:
     input:
-        unpack(inputs_of("tokenize_task")),
+        unpack(PLAN.inputs_of("tokenize_task")),
     output:
         directory(f"{RESULTS}/{{track}}/features/{{tok}}/{{task}}_L{{maxlen}}"),
     params:
-        spec=spec_of("tokenize_task"),
+        spec=PLAN.spec_of("tokenize_task"),
     threads: THREADS
     log:
         f"{RESULTS}/logs/{{track}}/tokenize_{{tok}}_{{task}}_L{{maxlen}}.log",
@@ -20,12 +20,12 @@ rule tokenize_task:
 
 rule finetune:
     input:
-        unpack(inputs_of("finetune")),
+        unpack(PLAN.inputs_of("finetune")),
     output:
         metrics=f"{RESULTS}/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.json",
         predictions=f"{RESULTS}/{{track}}/finetune/{{model}}/{{task}}/{{gp}}/seed{{seed}}.predictions.json",
     params:
-        spec=spec_of("finetune"),
+        spec=PLAN.spec_of("finetune"),
     threads: THREADS
     resources:
         gpu=0,

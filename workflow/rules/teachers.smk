@@ -5,14 +5,14 @@
 
 rule pretrain_teacher:
     input:
-        unpack(inputs_of("pretrain_teacher")),
+        unpack(PLAN.inputs_of("pretrain_teacher")),
     output:
         model=directory(f"{RESULTS}/{{track}}/models/teacher"),
         metrics=f"{RESULTS}/{{track}}/models/teacher.metrics.json",
     wildcard_constraints:
-        track=alternatives("pretrain_teacher", "track"),
+        track=PLAN.wildcard_values("pretrain_teacher", "track"),
     params:
-        spec=spec_of("pretrain_teacher"),
+        spec=PLAN.spec_of("pretrain_teacher"),
     threads: THREADS
     resources:
         gpu=0,
@@ -29,14 +29,14 @@ rule pretrain_teacher:
 rule fetch_teacher:
     localrule: True
     input:
-        unpack(inputs_of("fetch_teacher")),
+        unpack(PLAN.inputs_of("fetch_teacher")),
     output:
         model=directory(f"{RESULTS}/{{track}}/models/teacher"),
         metrics=f"{RESULTS}/{{track}}/models/teacher.metrics.json",
     wildcard_constraints:
-        track=alternatives("fetch_teacher", "track"),
+        track=PLAN.wildcard_values("fetch_teacher", "track"),
     params:
-        spec=spec_of("fetch_teacher"),
+        spec=PLAN.spec_of("fetch_teacher"),
     log:
         f"{RESULTS}/logs/{{track}}/fetch_teacher.log",
     benchmark:
@@ -47,12 +47,12 @@ rule fetch_teacher:
 
 rule pretrain_scratch:
     input:
-        unpack(inputs_of("pretrain_scratch")),
+        unpack(PLAN.inputs_of("pretrain_scratch")),
     output:
         model=directory(f"{RESULTS}/{{track}}/models/scratch"),
         metrics=f"{RESULTS}/{{track}}/models/scratch.metrics.json",
     params:
-        spec=spec_of("pretrain_scratch"),
+        spec=PLAN.spec_of("pretrain_scratch"),
     threads: THREADS
     resources:
         gpu=0,
@@ -71,9 +71,9 @@ rule fetch_external:
     output:
         directory("resources/models/{track}/{model}"),
     wildcard_constraints:
-        model=alternatives("fetch_external", "model"),
+        model=PLAN.wildcard_values("fetch_external", "model"),
     params:
-        spec=spec_of("fetch_external"),
+        spec=PLAN.spec_of("fetch_external"),
     log:
         f"{RESULTS}/logs/{{track}}/fetch_{{model}}.log",
     benchmark:
@@ -84,13 +84,13 @@ rule fetch_external:
 
 rule describe_external:
     input:
-        unpack(inputs_of("describe_external")),
+        unpack(PLAN.inputs_of("describe_external")),
     output:
         f"{RESULTS}/{{track}}/models/{{model}}.metrics.json",
     wildcard_constraints:
-        model=alternatives("describe_external", "model"),
+        model=PLAN.wildcard_values("describe_external", "model"),
     params:
-        spec=spec_of("describe_external"),
+        spec=PLAN.spec_of("describe_external"),
     log:
         f"{RESULTS}/logs/{{track}}/describe_{{model}}.log",
     benchmark:
