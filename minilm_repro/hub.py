@@ -1,4 +1,5 @@
-"""Hub downloads (local rules on a host with network): teachers and pretraining corpora.
+"""Model and corpus sources: hub downloads (local rules on a host with network) and local model
+directories, both copied into the same plain HF model directory before any stage reads them.
 
 Compute jobs never touch the hub: they run with ``HF_HUB_OFFLINE=1`` on what these commands
 wrote. Offline, a missing download fails here, early, with the command to run where the
@@ -26,36 +27,91 @@ MODEL_FILES = ("config.json", "*.safetensors", "*.safetensors.index.json", "pyto
                "added_tokens.json", "*.model")
 
 
-def fetch_model(hub_id: str, revision: str, out_dir: str | Path) -> dict:
+def fetch_model(hub_id: str, revision: str, out_dir: str | Path, tokenizer: dict | None = None) -> dict:
     """Download ``hub_id@revision`` into a plain HF model directory, its files as published.
 
     The checkpoint's files are copied, not loaded and re-saved: every pretrained tensor (BERT's
     pooler, the masked-LM head) reaches the fine-tuning and distillation stages unchanged.
+    ``tokenizer`` ({"hub": {id, revision}} or {"path": dir}) replaces the checkpoint's tokenizer files.
     """
-    import shutil
+    snapshot = _snapshot(hub_id, revision, MODEL_FILES)
+    return _model_dir_from(snapshot, out_dir, {"name": hub_id, "source": f"hub {hub_id}@{revision}"}, tokenizer,
+                           {"hub_id": hub_id, "revision": revision})
 
+
+def import_model(path: str | Path, out_dir: str | Path, tokenizer: dict | None = None) -> dict:
+    """Copy a local HF model directory into ``out_dir`` (the sha256 of each file in its card)."""
+    return _model_dir_from(Path(path), out_dir, {"name": Path(path).name, "source": f"local {path}"}, tokenizer,
+                           {"source": str(path)})
+
+
+def _snapshot(hub_id: str, revision: str, patterns) -> Path:
     from huggingface_hub import snapshot_download
 
-    from minilm_repro.atomic import partial_dir, replace_dir
-    from minilm_repro.model_io import write_card
-
     try:
-        snapshot = Path(snapshot_download(hub_id, revision=revision, allow_patterns=list(MODEL_FILES)))
+        return Path(snapshot_download(hub_id, revision=revision, allow_patterns=list(patterns)))
     except Exception as exc:  # offline misses, unknown repos and revisions: huggingface_hub raises several types
         raise RuntimeError(_offline_hint(f"{hub_id}@{revision} ({type(exc).__name__})",
                                          f"hf download {hub_id} --revision {revision}")) from exc
-    files = [f for f in snapshot.iterdir() if f.is_file()]
-    if any(f.suffix == ".safetensors" for f in files):  # one copy of the weights
-        files = [f for f in files if not f.name.startswith("pytorch_model")]
-    if not (snapshot / "config.json").is_file() or not any(f.suffix in (".safetensors", ".bin") for f in files):
-        raise RuntimeError(f"{hub_id}@{revision} has no config.json or no weights: not a model checkpoint")
+
+
+def _model_dir_from(source: Path, out_dir, card: dict, tokenizer: dict | None, record: dict) -> dict:
+    """``out_dir`` := the model files of ``source`` (+ another tokenizer's files), written atomically;
+    the tokenizer must fit the model's vocabulary. Returns the model's description plus ``record``."""
+    import shutil
+
+    from minilm_repro.atomic import partial_dir, replace_dir
+    from minilm_repro.model_io import load_tokenizer, tokenizer_matches, write_card
+
+    files = _model_files(source)
+    if not (source / "config.json").is_file() or not any(f.suffix in (".safetensors", ".bin") for f in files):
+        raise RuntimeError(f"{card['source']} has no config.json or no weights: not a model checkpoint")
+    if tokenizer is not None:
+        tok_dir = Path(tokenizer["path"]) if "path" in tokenizer else \
+            _snapshot(tokenizer["hub"]["id"], tokenizer["hub"]["revision"], TOKENIZER_FILES)
+        files = [f for f in files if not _is_tokenizer_file(f)] + [f for f in _model_files(tok_dir) if _is_tokenizer_file(f)]
+        card["tokenizer"] = f"hub {tokenizer['hub']['id']}@{tokenizer['hub']['revision']}" if "hub" in tokenizer \
+            else f"local {tokenizer['path']}"
     tmp = partial_dir(out_dir)
     tmp.mkdir(parents=True)
     for f in files:
-        shutil.copyfile(f, tmp / f.name)  # the cache holds symlinks into its blob store
-    write_card(tmp, {"name": hub_id, "source": f"hub {hub_id}@{revision}"})
+        shutil.copyfile(f, tmp / f.name)  # a hub cache holds symlinks into its blob store
+    card["sha256"] = {f.name: _sha256(tmp / f.name) for f in files}
+    from transformers import AutoConfig
+
+    tokenizer_matches(AutoConfig.from_pretrained(str(tmp)), load_tokenizer(tmp), card["source"])
+    write_card(tmp, card)
     replace_dir(tmp, out_dir)
-    return {**describe_model(str(out_dir)), "hub_id": hub_id, "revision": revision}
+    return {**describe_model(str(out_dir)), **record}
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+TOKENIZER_FILES = ("tokenizer*", "vocab.*", "merges.txt", "special_tokens_map.json", "added_tokens.json", "*.model")
+
+
+def _is_tokenizer_file(f: Path) -> bool:
+    import fnmatch
+
+    return any(fnmatch.fnmatch(f.name, p) for p in TOKENIZER_FILES)
+
+
+def _model_files(directory: Path) -> list[Path]:
+    """The files of a model directory a stage reads (one copy of the weights: safetensors preferred)."""
+    import fnmatch
+
+    files = [f for f in sorted(directory.iterdir()) if f.is_file() and any(fnmatch.fnmatch(f.name, p) for p in MODEL_FILES)]
+    if any(f.suffix == ".safetensors" for f in files):
+        files = [f for f in files if not f.name.startswith("pytorch_model")]
+    return files
 
 
 def fetch_corpus(cfg: dict, lang: str, out_file: str | Path) -> dict:
@@ -124,7 +180,17 @@ def run_fetch_model(spec) -> int:
     """The ``fetch-model`` stage: hub ``settings.id@revision`` into ``paths.out``; its record into
     ``paths.metrics`` when the job has one (a teacher's does, an external checkpoint's is its describe job's)."""
     hub_id, revision = spec.settings["id"], spec.settings["revision"]
-    record = _logged(spec, "fetch", lambda: fetch_model(hub_id, revision, spec.paths["out"]))
+    tokenizer = spec.settings.get("tokenizer")
+    record = _logged(spec, "fetch", lambda: fetch_model(hub_id, revision, spec.paths["out"], tokenizer))
+    if spec.paths.get("metrics"):
+        write_json(spec.paths["metrics"], record)
+    return 0
+
+
+def run_import_model(spec) -> int:
+    """The ``import-model`` stage: a local model directory ``settings.path`` into ``paths.out``."""
+    record = _logged(spec, "import", lambda: import_model(spec.settings["path"], spec.paths["out"],
+                                                          spec.settings.get("tokenizer")))
     if spec.paths.get("metrics"):
         write_json(spec.paths["metrics"], record)
     return 0

@@ -91,14 +91,14 @@ class Plan:
         return self.config["tracks"][t]
 
     def students(self, t: str) -> dict:
-        return self.track(t)["students"]
+        return self.track(t).get("students", {})
 
     def externals(self, t: str) -> dict:
         """Checkpoints compared beside ours: {name: {"path": dir} | {"hub": {"id", "revision"}}}."""
         return self.track(t).get("external", {})
 
     def model_names(self, t: str) -> list[str]:
-        names = ["teacher", *self.students(t)]
+        names = (["teacher"] if "teacher" in self.track(t) else []) + list(self.students(t))
         if "scratch" in self.track(t):
             names.append("scratch")
         return names + list(self.externals(t))
@@ -109,10 +109,9 @@ class Plan:
         return listed + [e for e in self.externals(t) if e not in listed]
 
     def model_dir(self, t: str, model: str) -> str:
-        ext = self.externals(t).get(model)
-        if ext is None:
-            return f"{RESULTS}/{t}/models/{model}"
-        return ext["path"] if "path" in ext else f"resources/models/{t}/{model}"
+        """Where a model's directory is: ours under results/, external checkpoints (fetched from the
+        hub or imported from a local directory) under resources/."""
+        return f"resources/models/{t}/{model}" if model in self.externals(t) else f"{RESULTS}/{t}/models/{model}"
 
     def tokenizer_key(self, t: str, model: str) -> str:
         """Features are shared by every model with the same tokenizer: the track's, or an external's own."""
@@ -175,6 +174,17 @@ class Plan:
     # ---- checks that need more than the schema ------------------------------------------------
     def _check(self) -> None:
         for t in self.tracks:
+            tr = self.track(t)
+            trained = bool(self.students(t)) or "scratch" in tr
+            missing = [k for k in ("tokenizer", "corpus", "teacher") if k not in tr and (trained or k != "teacher")]
+            if "teacher" in tr or trained:
+                if missing:
+                    raise ConfigError(f"tracks.{t}: a track that has a teacher or trains students needs "
+                                      f"{', '.join(missing)}; a checkpoint-only track lists just external and finetune")
+            elif not self.externals(t):
+                raise ConfigError(f"tracks.{t}: no teacher, students or external checkpoints: nothing to run")
+            for where, src in self._model_sources(t):
+                _check_model_source(where, src)
             names = self.model_names(t)
             for s, spec in self.students(t).items():
                 if s in RESERVED_MODELS:
@@ -204,6 +214,15 @@ class Plan:
             if speed and speed["task"] not in ft["tasks"]:
                 raise ConfigError(f"tracks.{t}.speed.task {speed['task']!r} must be one of the track's finetune tasks")
             self._check_references(t, names)
+
+    def _model_sources(self, t: str) -> list[tuple[str, dict]]:
+        """(config key, source) of the track's teacher and external checkpoints: {"hub": ...} | {"path": ...}."""
+        out = [(f"tracks.{t}.teacher", self.track(t)["teacher"])] if "teacher" in self.track(t) else []
+        for name, ext in self.externals(t).items():
+            out.append((f"tracks.{t}.external.{name}", ext))
+            if "tokenizer" in ext:
+                out.append((f"tracks.{t}.external.{name}.tokenizer", ext["tokenizer"]))
+        return [(w, s) for w, s in out if "pretrain" not in s]
 
     @staticmethod
     def _check_layers(where: str, spec: dict) -> None:
@@ -264,32 +283,11 @@ class Plan:
         return files, files
 
     def _track_jobs(self, t: str) -> None:
-        tr, w = self.track(t), {"track": t}
-        text_files, text_inputs = self._corpus_text(t)
-        teacher_dir, tokenizer = self.model_dir(t, "teacher"), f"{RESULTS}/{t}/tokenizer"
-        if "train" in tr["tokenizer"]:
-            self._add("tokenizer", w, "train-tokenizer", tr["tokenizer"]["train"], {"text": text_inputs},
-                      {"text": text_files, "out": tokenizer})
-        else:
-            self._add("tokenizer", w, "export-tokenizer", {}, {"teacher": teacher_dir},
-                      {"model": teacher_dir, "out": tokenizer})
-        if "hub" in tr["corpus"]["text"]:
-            for lang in tr["corpus"]["text"]["hub"]["languages"]:
-                self._add("fetch_corpus", {**w, "lang": lang}, "fetch-corpus", tr["corpus"]["text"]["hub"], {},
-                          {"lang": lang, "out": f"resources/corpus/{t}/{lang}.txt"})
-        corpus = f"{RESULTS}/{t}/corpus"
-        self._add("prepare_corpus", w, "prepare-corpus", {k: v for k, v in tr["corpus"].items() if k != "text"},
-                  {"text": text_inputs, "tokenizer": tokenizer}, {"text": text_files, "tokenizer": tokenizer, "out": corpus})
-        models = f"{RESULTS}/{t}/models"
-        out = {"out": f"{models}/teacher", "metrics": f"{models}/teacher.metrics.json"}
-        if "pretrain" in tr["teacher"]:
-            self._add("pretrain_teacher", w, "pretrain", tr["teacher"]["pretrain"],
-                      {"tokenizer": tokenizer, "corpus": corpus, "tracking": self.tracking},
-                      {"tokenizer": tokenizer, "corpus": corpus, "like": None, "workdir": f"{WORK}/{t}/pretrain/teacher",
-                       **out}, self._tags(t, "teacher"), "teacher")
-        else:
-            self._add("fetch_teacher", w, "fetch-model", tr["teacher"]["hub"], {"tracking": self.tracking}, out,
-                      self._tags(t, "teacher"), tr["teacher"]["hub"]["id"])
+        tr, w, models = self.track(t), {"track": t}, f"{RESULTS}/{t}/models"
+        if "teacher" in tr:
+            self._data_jobs(t)
+            self._teacher_job(t)
+        corpus, teacher_dir = f"{RESULTS}/{t}/corpus", self.model_dir(t, "teacher")
         if "scratch" in tr:
             like = self.students(t)[tr["scratch"]["like"]]
             self._add("pretrain_scratch", w, "pretrain", {"shape": like["shape"], "optim": tr["scratch"]["optim"]},
@@ -304,17 +302,57 @@ class Plan:
                        "out": f"{models}/{name}", "metrics": f"{models}/{name}.metrics.json",
                        "workdir": f"{WORK}/{t}/distill/{name}"}, self._tags(t, name), name)
         for name, ext in self.externals(t).items():
-            mw = {**w, "model": name}
+            mw, out = {**w, "model": name}, self.model_dir(t, name)
+            settings = {"tokenizer": ext["tokenizer"]} if "tokenizer" in ext else {}
             if "hub" in ext:
-                self._add("fetch_external", mw, "fetch-model", ext["hub"], {}, {"out": self.model_dir(t, name)},
+                self._add("fetch_external", mw, "fetch-model", {**ext["hub"], **settings}, {}, {"out": out},
                           run_name=ext["hub"]["id"], tracked=False)
-            self._add("describe_external", mw, "describe-model", {},
-                      {"model": self.model_dir(t, name), "tracking": self.tracking},
-                      {"model": self.model_dir(t, name), "out": f"{models}/{name}.metrics.json"},
-                      self._tags(t, name), self.model_dir(t, name))
+            else:
+                self._add("import_external", mw, "import-model", {**ext, **settings}, {"source": _source_files(ext)},
+                          {"out": out}, run_name=ext["path"], tracked=False)
+            self._add("describe_external", mw, "describe-model", {}, {"model": out, "tracking": self.tracking},
+                      {"model": out, "out": f"{models}/{name}.metrics.json"}, self._tags(t, name), out)
         self._finetune_jobs(t)
         if tr.get("speed"):
             self._speed_job(t)
+
+    def _data_jobs(self, t: str) -> None:
+        """The track's tokenizer and prepared corpus (and the corpus download)."""
+        tr, w = self.track(t), {"track": t}
+        text_files, text_inputs = self._corpus_text(t)
+        teacher_dir, tokenizer = self.model_dir(t, "teacher"), f"{RESULTS}/{t}/tokenizer"
+        if "train" in tr["tokenizer"]:
+            self._add("tokenizer", w, "train-tokenizer", tr["tokenizer"]["train"], {"text": text_inputs},
+                      {"text": text_files, "out": tokenizer})
+        else:
+            self._add("tokenizer", w, "export-tokenizer", {}, {"teacher": teacher_dir},
+                      {"model": teacher_dir, "out": tokenizer})
+        if "hub" in tr["corpus"]["text"]:
+            for lang in tr["corpus"]["text"]["hub"]["languages"]:
+                self._add("fetch_corpus", {**w, "lang": lang}, "fetch-corpus", tr["corpus"]["text"]["hub"], {},
+                          {"lang": lang, "out": f"resources/corpus/{t}/{lang}.txt"})
+        self._add("prepare_corpus", w, "prepare-corpus", {k: v for k, v in tr["corpus"].items() if k != "text"},
+                  {"text": text_inputs, "tokenizer": tokenizer},
+                  {"text": text_files, "tokenizer": tokenizer, "out": f"{RESULTS}/{t}/corpus"})
+
+    def _teacher_job(self, t: str) -> None:
+        """The teacher: pretrained here, fetched from the hub, or imported from a local directory."""
+        tr, w, models = self.track(t), {"track": t}, f"{RESULTS}/{t}/models"
+        tokenizer, corpus = f"{RESULTS}/{t}/tokenizer", f"{RESULTS}/{t}/corpus"
+        out = {"out": f"{models}/teacher", "metrics": f"{models}/teacher.metrics.json"}
+        teacher = tr["teacher"]
+        if "pretrain" in teacher:
+            self._add("pretrain_teacher", w, "pretrain", teacher["pretrain"],
+                      {"tokenizer": tokenizer, "corpus": corpus, "tracking": self.tracking},
+                      {"tokenizer": tokenizer, "corpus": corpus, "like": None, "workdir": f"{WORK}/{t}/pretrain/teacher",
+                       **out}, self._tags(t, "teacher"), "teacher")
+        elif "hub" in teacher:
+            self._add("fetch_teacher", w, "fetch-model", teacher["hub"], {"tracking": self.tracking}, out,
+                      self._tags(t, "teacher"), teacher["hub"]["id"])
+        else:
+            self._add("import_teacher", w, "import-model", teacher,
+                      {"source": _source_files(teacher), "tracking": self.tracking}, out,
+                      self._tags(t, "teacher"), teacher["path"])
 
     def _task_inputs(self, task: str) -> list[str]:
         """What a tokenize-task job needs: the generated benchmark or the task's download marker."""
@@ -392,7 +430,7 @@ class Plan:
         for t in self.tracks:
             tasks = self.track(t)["finetune"]["tasks"] if self.finetuned_models(t) else []
             names += [f"{t}_{task}_per_language" for task in ("xnli", "mlqa") if task in tasks]
-        trained = any(self.students(t) or "pretrain" in self.track(t)["teacher"] or "scratch" in self.track(t)
+        trained = any(self.students(t) or "pretrain" in self.track(t).get("teacher", {}) or "scratch" in self.track(t)
                       for t in self.tracks)
         return names + (["loss_curves"] if trained else [])
 
@@ -411,6 +449,37 @@ class Plan:
         """Every output of the tables and figures jobs (the ``all`` rule requests them all)."""
         return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/tables/html", f"{RESULTS}/results-page.md",
                 *(f"{RESULTS}/figures/{name}.{ext}" for name in self.figure_names() for ext in ("png", "pdf"))]
+
+
+def _check_model_source(where: str, src: dict) -> None:
+    """A local model source must exist and be an HF model directory (one line naming the fix)."""
+    from pathlib import Path
+
+    if "path" not in src:
+        return
+    path = Path(src["path"])
+    if not path.exists():
+        raise ConfigError(f"{where}.path: {path} does not exist; give an HF model directory "
+                          "(config.json, weights, tokenizer files) or a hub id")
+    if where.endswith(".tokenizer"):
+        if not path.is_dir() or not any((path / f).is_file() for f in ("tokenizer.json", "tokenizer_config.json")):
+            raise ConfigError(f"{where}.path: {path} holds no tokenizer (tokenizer.json or tokenizer_config.json); "
+                              "give the folder a tokenizer's `save_pretrained` wrote")
+        return
+    if not path.is_dir() or not (path / "config.json").is_file():
+        raise ConfigError(f"{where}.path: {path} is not a model directory (no config.json); give the folder "
+                          "`save_pretrained` wrote (config.json, weights, tokenizer files)")
+    if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
+        raise ConfigError(f"{where}.path: {path} has no weights (*.safetensors or *.bin)")
+
+
+def _source_files(src: dict) -> list[str]:
+    """The files of a local model directory (and of its tokenizer override): Snakemake inputs, so that
+    replacing any of them reruns the import and everything built on it."""
+    from pathlib import Path
+
+    dirs = [src["path"]] + ([src["tokenizer"]["path"]] if "path" in src.get("tokenizer", {}) else [])
+    return sorted(str(f) for d in dirs for f in Path(d).iterdir() if f.is_file())
 
 
 def _default(cls, field: str):

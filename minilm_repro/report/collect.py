@@ -210,7 +210,8 @@ def model_frame(records: list[dict]) -> pd.DataFrame:
 
 
 def speed_frame(records: list[dict]) -> pd.DataFrame:
-    """One row per timed model (``SPEED_COLUMNS``); speedup = the track teacher's seconds / the model's."""
+    """One row per timed model (``SPEED_COLUMNS``); speedup = the track teacher's seconds / the model's
+    (a checkpoint-only track, without a teacher: the slowest model's seconds / the model's)."""
     rows = []
     for rec in records:
         tags = _require_tags(rec, ("track", "model"), "speed")
@@ -218,7 +219,8 @@ def speed_frame(records: list[dict]) -> pd.DataFrame:
                      "seconds_per_batch": float(rec["seconds_per_batch"]), "device": rec["device"]})
     df = _sorted(rows, SPEED_COLUMNS, ["track", "model"]).astype({"seconds_per_batch": "float64"})
     teacher = df[df.model == "teacher"].set_index("track")["seconds_per_batch"]
-    df["speedup"] = [teacher.get(t, float("nan")) / s for t, s in zip(df.track, df.seconds_per_batch)]
+    slowest = df.groupby("track")["seconds_per_batch"].max()
+    df["speedup"] = [teacher.get(t, slowest.get(t)) / s for t, s in zip(df.track, df.seconds_per_batch)]
     return df.astype({"speedup": "float64"})
 
 

@@ -45,6 +45,25 @@ rule fetch_teacher:
         "minilm-repro fetch-model --spec {params.spec:q} > {log} 2>&1"
 
 
+rule import_teacher:
+    localrule: True
+    input:
+        unpack(PLAN.inputs_of("import_teacher")),
+    output:
+        model=directory(f"{RESULTS}/{{track}}/models/teacher"),
+        metrics=f"{RESULTS}/{{track}}/models/teacher.metrics.json",
+    wildcard_constraints:
+        track=PLAN.wildcard_values("import_teacher", "track"),
+    params:
+        spec=PLAN.spec_of("import_teacher"),
+    log:
+        f"{RESULTS}/logs/{{track}}/import_teacher.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{track}}/import_teacher.tsv"
+    shell:
+        "minilm-repro import-model --spec {params.spec:q} > {log} 2>&1"
+
+
 rule pretrain_scratch:
     input:
         unpack(PLAN.inputs_of("pretrain_scratch")),
@@ -80,6 +99,24 @@ rule fetch_external:
         f"{RESULTS}/benchmarks/{{track}}/fetch_{{model}}.tsv"
     shell:
         "minilm-repro fetch-model --spec {params.spec:q} > {log} 2>&1"
+
+
+rule import_external:
+    localrule: True
+    input:
+        unpack(PLAN.inputs_of("import_external")),
+    output:
+        directory("resources/models/{track}/{model}"),
+    wildcard_constraints:
+        model=PLAN.wildcard_values("import_external", "model"),
+    params:
+        spec=PLAN.spec_of("import_external"),
+    log:
+        f"{RESULTS}/logs/{{track}}/import_{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{track}}/import_{{model}}.tsv"
+    shell:
+        "minilm-repro import-model --spec {params.spec:q} > {log} 2>&1"
 
 
 rule describe_external:
