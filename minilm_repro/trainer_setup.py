@@ -33,7 +33,7 @@ class OptimConfig:
     save_steps: int = 1000
     logging_steps: int = 50
     seed: int = 42
-    bf16: str = "auto"  # "auto" (bf16 on a CUDA device that supports it) | "yes" (also on CPU) | "no"
+    bf16: str = "auto"  # mixed precision: see :func:`precision` ("auto": bf16 or fp16 by the GPU, fp32 on a CPU)
 
     def __post_init__(self):
         if self.bf16 not in ("auto", "yes", "no"):
@@ -63,19 +63,31 @@ def device_batch_and_accumulation(global_batch: int, max_device_batch: int, worl
     return per_device, accum
 
 
-def use_bf16(setting: str) -> bool:
-    """bf16 mixed precision for the Trainer: "auto" = on a CUDA GPU that supports it; "yes" = also
-    on a CPU (torch's CPU autocast; fast on CPUs with bf16 units, e.g. AVX512-BF16 or AMX)."""
+# native bf16 tensor cores start with Ampere (compute capability 8.0); torch.cuda.is_bf16_supported()
+# also says yes on a V100 (7.0), where bf16 is emulated and slow
+BF16_CAPABILITY = (8, 0)
+
+
+def precision(setting: str) -> str:
+    """The mixed precision a job trains in: "bf16", "fp16" (with loss scaling) or "fp32".
+
+    ``setting`` (a config's ``bf16``): "auto" = bf16 on a GPU with native bf16 (compute capability
+    >= 8.0: A100, H100, L4, ...), fp16 on older GPUs (V100, T4: the paper's "mixed precision" on
+    V100), fp32 on a CPU; "yes" = bf16 (also on a CPU: torch's CPU autocast, fast on CPUs with bf16
+    units, e.g. AVX512-BF16 or AMX), an error on a GPU without native bf16; "no" = fp32.
+    """
     import torch
 
     if setting == "no":
-        return False
-    if torch.cuda.is_available():
-        cuda_bf16 = torch.cuda.is_bf16_supported()
-        if setting == "yes" and not cuda_bf16:
-            raise ConfigError("bf16: 'yes' but this CUDA device has no bf16 support; use 'auto' or 'no'")
-        return cuda_bf16
-    return setting == "yes"
+        return "fp32"
+    if not torch.cuda.is_available():
+        return "bf16" if setting == "yes" else "fp32"
+    major, minor = torch.cuda.get_device_capability()
+    native = (major, minor) >= BF16_CAPABILITY
+    if setting == "yes" and not native:
+        raise ConfigError(f"bf16: 'yes', but {torch.cuda.get_device_name()} (compute capability {major}.{minor}) has "
+                          "no native bf16: use 'auto' (fp16 with loss scaling there) or 'no'")
+    return "bf16" if native else "fp16"
 
 
 def trainer_arguments(workdir: str | Path, global_batch: int, max_device_batch: int, bf16: str, **kwargs):
@@ -95,9 +107,10 @@ def trainer_arguments(workdir: str | Path, global_batch: int, max_device_batch: 
     from transformers import TrainingArguments
 
     per_device, accum = device_batch_and_accumulation(global_batch, max_device_batch, world_size())
+    chosen = precision(bf16)
     base = dict(
         output_dir=str(workdir), per_device_train_batch_size=per_device, gradient_accumulation_steps=accum,
-        lr_scheduler_type="linear", save_strategy="steps", report_to=[], bf16=use_bf16(bf16),
+        lr_scheduler_type="linear", save_strategy="steps", report_to=[], bf16=chosen == "bf16", fp16=chosen == "fp16",
         use_cpu=not torch.cuda.is_available(), dataloader_num_workers=0, disable_tqdm=True,
         ddp_find_unused_parameters=False,
     )

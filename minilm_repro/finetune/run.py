@@ -62,17 +62,33 @@ class FinetuneConfig:
             raise ConfigError(f"finetune.checkpoint must be 'last' or 'best_dev', got {self.checkpoint!r}")
 
 
+# weights fine-tuning may start from random: the new task head always; BERT's pooler only where the
+# checkpoint has none (a masked-LM-pretrained or MLM-KD model): both are logged in the record
+TASK_HEADS = ("classifier.", "qa_outputs.")
+POOLER = ".pooler."
+
+
 def _model_for(task: str, model_dir: str):
+    """(the task model of ``model_dir``, the sorted names of the weights it starts from random).
+
+    Every pretrained tensor of the checkpoint is loaded; a weight the checkpoint lacks is an error
+    unless it is the task head or a pooler the checkpoint never had (MLM-pretrained models)."""
     from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
 
     from minilm_repro.model_io import load_pretrained
 
-    if is_qa(task):
-        return load_pretrained(model_dir, AutoModelForQuestionAnswering)
-    kw = {"num_labels": num_labels(task)}
+    kw = {} if is_qa(task) else {"num_labels": num_labels(task)}
     if is_regression(task):
         kw["problem_type"] = "regression"
-    return load_pretrained(model_dir, AutoModelForSequenceClassification, **kw)
+    auto_cls = AutoModelForQuestionAnswering if is_qa(task) else AutoModelForSequenceClassification
+    model, info = load_pretrained(model_dir, auto_cls, output_loading_info=True, **kw)
+    random_init = sorted(info.get("missing_keys", ()))
+    unexpected = [k for k in random_init if not k.startswith(TASK_HEADS) and POOLER not in f".{k}"]
+    if unexpected:
+        shown = ", ".join(unexpected[:4]) + (f" and {len(unexpected) - 4} more" if len(unexpected) > 4 else "")
+        raise ConfigError(f"model {model_dir}: its checkpoint lacks {shown}, which fine-tuning would start from "
+                          "random; give a complete checkpoint (its pretrained encoder weights)")
+    return model, random_init
 
 
 def _classification_eval(trainer, task, feats, train_labels, scores_fn):
@@ -211,7 +227,8 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
             answer_language(cfg, ref["config"].split(".")[0])
     tokenizer = load_tokenizer(model_dir)
     set_seed(cfg.seed)  # the new task head's initialisation is part of the seed's run
-    model = mean_reduced_loss(_model_for(cfg.task, model_dir))
+    model, random_init = _model_for(cfg.task, model_dir)
+    model = mean_reduced_loss(model)
     tokenizer_matches(model.config, tokenizer, f"model {model_dir}")
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
@@ -246,7 +263,7 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
         "task": cfg.task, "primary_metric": PRIMARY_METRIC[cfg.task],
         "select_score": _select_score(cfg, evals, manifest["select_on"]),
         "evals": evals, "train_loss": result.training_loss, "train_seconds": train_seconds,
-        "train_features": len(train), "steps": trainer.state.global_step,
+        "train_features": len(train), "steps": trainer.state.global_step, "random_init": random_init,
         "train_samples_per_second": result.metrics.get("train_samples_per_second"),
     }
     if cfg.checkpoint == "best_dev":

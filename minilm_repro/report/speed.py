@@ -48,7 +48,7 @@ def measure(model_dirs: list[str], features_dirs: list[str], cfg: SpeedConfig) -
     """Time every model on its own features, interleaved; one result per model, in order.
 
     Result keys: seconds_per_batch (mean over ``batches``), seconds_per_batch_std,
-    tokens_per_second (non-padding tokens), batches, batch_size, device, params, bf16.
+    tokens_per_second (non-padding tokens), batches, batch_size, device, params, precision.
     """
     import torch
     from transformers import AutoModel
@@ -56,12 +56,13 @@ def measure(model_dirs: list[str], features_dirs: list[str], cfg: SpeedConfig) -
     from minilm_repro.models.build import count_parameters
     from minilm_repro.tracking import device_name
     from minilm_repro.model_io import load_pretrained
-    from minilm_repro.trainer_setup import use_bf16
+    from minilm_repro.trainer_setup import precision
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     models = [load_pretrained(m, AutoModel).to(device).eval() for m in model_dirs]
     batches = [_batches(m, f, cfg, device) for m, f in zip(model_dirs, features_dirs)]
-    dtype = torch.bfloat16 if use_bf16(cfg.bf16) else None
+    chosen = precision(cfg.bf16)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(chosen)
     n = len(models)
     times = [[] for _ in range(n)]
     tokens = [0] * n
@@ -80,7 +81,7 @@ def measure(model_dirs: list[str], features_dirs: list[str], cfg: SpeedConfig) -
                     tokens[i] += int(batch["attention_mask"].sum())
     return [{"seconds_per_batch": float(np.mean(t)), "seconds_per_batch_std": float(np.std(t)),
              "tokens_per_second": k / float(np.sum(t)), "batches": cfg.batches, "batch_size": cfg.batch_size,
-             "device": device_name(), "params": count_parameters(m), "bf16": dtype is not None}
+             "device": device_name(), "params": count_parameters(m), "precision": chosen}
             for t, k, m in zip(times, tokens, models)]
 
 
