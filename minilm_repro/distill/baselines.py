@@ -17,7 +17,7 @@ them, the saved student directory does not); the teacher is held outside the mod
 runs under ``torch.no_grad`` (and under ``teacher_autocast`` when given). Models are used in
 whatever train/eval mode the caller left them; every loss term is computed in float32.
 
-Normalisation, as the MiniLM contract does it (/work/shared/paper/README.md): a per-example
+Normalisation, as the MiniLM contract does it (the paper's README: ``paper/README.md`` of the project's shared data): a per-example
 average over the example's real tokens (|x| = its true length), then the mean over the batch.
 Padding positions never enter a loss: they are masked as keys of every softmax and dropped as
 queries / tokens, so the ids at padded positions do not change any loss.

@@ -1,7 +1,7 @@
 """MiniLM and MiniLMv2 self-attention relation losses.
 
 Written by hand: no library implements them, and public re-implementations disagree on KL
-direction, masking and normalisation. The contract (/work/shared/paper/README.md):
+direction, masking and normalisation. The contract (the paper's README: ``paper/README.md`` of the project's shared data):
 
 * relation of head h: R = softmax(X1_h X2_hᵀ / sqrt(d)), d = that model's width per head;
   MiniLM: attention (Q, K) and value (V, V) over the model's own heads;

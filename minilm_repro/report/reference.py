@@ -1,4 +1,4 @@
-"""The paper's published figures, shipped as package data (copied from ../shared/paper/).
+"""The paper's published figures, shipped as package data (a copy of the project's verified ``paper/reference_results.csv``).
 
 ``reference_results.csv`` is in long form (table, model, teacher, layers, hidden,
 params_millions, speedup_vs_bert_base, task, metric, value, source, verified); values are
@@ -10,7 +10,7 @@ layers, hidden). The config names entries as ``"table|model"``, optionally quali
 ``|L6xH384`` (shape) and/or ``|from BERT-base`` (teacher) where the model name alone is
 ambiguous (e.g. ``paper-table3-sizes|MiniLM`` exists for three student sizes).
 
-``REFERENCE_TABLES`` says what each table is (../shared/paper/README.md, "reference_results.csv:
+``REFERENCE_TABLES`` says what each table is (the verified paper notes, "reference_results.csv:
 which table is which"); a table the file holds but this module does not know is an error, so a
 new table cannot slip into the report without a decision on how it compares.
 """
@@ -23,7 +23,7 @@ from importlib import resources
 
 import pandas as pd
 
-# the paper's training and timing hardware (../shared/paper/README.md)
+# the paper's training and timing hardware (the verified paper notes)
 PAPER_HARDWARE = "8x V100, mixed precision; speed-up on one P100"
 ENTRY_KEYS = ["table", "model", "teacher", "layers", "hidden"]
 NO_TEACHER = "-"  # the teacher column of a model that is not distilled (BERT-base, XLM-R-base, ...)
