@@ -19,6 +19,7 @@ import re
 
 from minilm_repro.config import ConfigError
 from minilm_repro.finetune.features import FeaturesConfig
+from minilm_repro.model_io import PAD_POSITIONS
 
 RESULTS = "results"
 WORK = "work"  # checkpoints: not Snakemake outputs, so a killed job resumes
@@ -186,6 +187,7 @@ class Plan:
             for where, src in self._model_sources(t):
                 _check_model_source(where, src)
             names = self.model_names(t)
+            self._check_lengths(t)
             for s, spec in self.students(t).items():
                 if s in RESERVED_MODELS:
                     raise ConfigError(f"tracks.{t}.students: {s!r} is a reserved model name")
@@ -214,6 +216,41 @@ class Plan:
             if speed and speed["task"] not in ft["tasks"]:
                 raise ConfigError(f"tracks.{t}.speed.task {speed['task']!r} must be one of the track's finetune tasks")
             self._check_references(t, names)
+
+    def _positions(self, t: str, model: str) -> tuple[int, str] | None:
+        """(usable sequence length, where that number comes from) of a model, when the config or a
+        local config.json says it (a hub checkpoint's is checked by its stages once fetched)."""
+        import json
+        from pathlib import Path
+
+        tr = self.track(t)
+        source = self.externals(t).get(model) or (tr.get("teacher") if model not in self.externals(t) else None)
+        if source is None:
+            return None
+        if "pretrain" in source:
+            return source["pretrain"]["arch"].get("max_position", 512), f"tracks.{t}.teacher.pretrain.arch.max_position"
+        if "path" in source and (Path(source["path"]) / "config.json").is_file():
+            cfg = json.loads((Path(source["path"]) / "config.json").read_text())
+            # RoBERTa-family positions start after the padding index
+            offset = cfg.get("pad_token_id", 1) + 1 if cfg.get("model_type") in PAD_POSITIONS else 0
+            return cfg["max_position_embeddings"] - offset, f"{source['path']}/config.json (max_position_embeddings)"
+        return None
+
+    def _check_lengths(self, t: str) -> None:
+        """Sequence lengths within the models' position range, named with both numbers."""
+        tr = self.track(t)
+        limits = {m: self._positions(t, m) for m in ["teacher", *self.externals(t)] if m in self.model_names(t)}
+        teacher = limits.get("teacher")
+        if teacher and "corpus" in tr and tr["corpus"]["max_seq_len"] > teacher[0]:
+            raise ConfigError(f"tracks.{t}.corpus.max_seq_len = {tr['corpus']['max_seq_len']} exceeds the teacher's "
+                              f"{teacher[0]} positions ({teacher[1]}): lower it to at most {teacher[0]}")
+        for model in self.finetuned_models(t):
+            limit = limits.get(model if model in self.externals(t) else "teacher")
+            for task in self.tasks_of(t, model) if limit else []:
+                length = self.features_settings(task)["max_length"]
+                if length > limit[0]:
+                    raise ConfigError(f"finetune.tasks.{task}.max_length = {length} exceeds the {limit[0]} positions of "
+                                      f"{model} ({limit[1]}): lower it to at most {limit[0]}")
 
     def _model_sources(self, t: str) -> list[tuple[str, dict]]:
         """(config key, source) of the track's teacher and external checkpoints: {"hub": ...} | {"path": ...}."""
