@@ -197,17 +197,25 @@ class Plan:
             self._track_jobs(t)
         self._report_jobs()
 
-    def _corpus_text(self, t: str) -> tuple[list[str], list[str]]:
-        """(text files the stage reads, inputs Snakemake tracks) of a track's corpus."""
+    def _corpus_text(self, t: str) -> tuple[list[str], list[str], list[str] | None]:
+        """(text files the stage reads, inputs Snakemake tracks, each file's source name or None)."""
         text = self.track(t)["corpus"]["text"]
         if "generated" in text:
             kind = text["generated"]
             langs = [self.config["train_language"]] if kind == "mono" else self.config["languages"]
-            return [f"{BENCHMARK_DIR}/corpus/{kind}/{lang}.txt" for lang in langs], [BENCHMARK_DIR]
+            return [f"{BENCHMARK_DIR}/corpus/{kind}/{lang}.txt" for lang in langs], [BENCHMARK_DIR], None
         if "files" in text:
-            return list(text["files"]), list(text["files"])
-        files = [f"resources/corpus/{t}/{lang}.txt" for lang in text["hub"]["languages"]]
-        return files, files
+            return list(text["files"]), list(text["files"]), None
+        if "hub" in text:
+            files = [f"resources/corpus/{t}/{lang}.txt" for lang in text["hub"]["languages"]]
+            return files, files, None
+        files, names = [], []
+        for name, src in text["sources"].items():
+            got = src["files"] if "files" in src else [f"resources/corpus/{t}/{name}/{lang}.txt"
+                                                      for lang in src["hub"]["languages"]]
+            files += got
+            names += [name] * len(got)
+        return files, files, names
 
     def _track_jobs(self, t: str) -> None:
         tr, w, models = self.track(t), {"track": t}, f"{RESULTS}/{t}/models"
@@ -246,7 +254,7 @@ class Plan:
     def _data_jobs(self, t: str) -> None:
         """The track's tokenizer and prepared corpus (and the corpus download)."""
         tr, w = self.track(t), {"track": t}
-        text_files, text_inputs = self._corpus_text(t)
+        text_files, text_inputs, sources = self._corpus_text(t)
         teacher_dir, tokenizer = self.model_dir(t, "teacher"), f"{RESULTS}/{t}/tokenizer"
         if "train" in tr["tokenizer"]:
             self._add("tokenizer", w, "train-tokenizer", tr["tokenizer"]["train"], {"text": text_inputs},
@@ -254,13 +262,19 @@ class Plan:
         else:
             self._add("tokenizer", w, "export-tokenizer", {}, {"teacher": teacher_dir},
                       {"model": teacher_dir, "out": tokenizer})
-        if "hub" in tr["corpus"]["text"]:
-            for lang in tr["corpus"]["text"]["hub"]["languages"]:
-                self._add("fetch_corpus", {**w, "lang": lang}, "fetch-corpus", tr["corpus"]["text"]["hub"], {},
+        text = tr["corpus"]["text"]
+        if "hub" in text:
+            for lang in text["hub"]["languages"]:
+                self._add("fetch_corpus", {**w, "lang": lang}, "fetch-corpus", text["hub"], {},
                           {"lang": lang, "out": f"resources/corpus/{t}/{lang}.txt"})
+        for name, src in text.get("sources", {}).items():
+            for lang in src.get("hub", {}).get("languages", []):
+                self._add("fetch_corpus_source", {**w, "source": name, "lang": lang}, "fetch-corpus", src["hub"], {},
+                          {"lang": lang, "out": f"resources/corpus/{t}/{name}/{lang}.txt"})
         self._add("prepare_corpus", w, "prepare-corpus", {k: v for k, v in tr["corpus"].items() if k != "text"},
                   {"text": text_inputs, "tokenizer": tokenizer},
-                  {"text": text_files, "tokenizer": tokenizer, "out": f"{RESULTS}/{t}/corpus"})
+                  {"text": text_files, "tokenizer": tokenizer, "out": f"{RESULTS}/{t}/corpus",
+                   **({"sources": sources} if sources else {})})
 
     def _teacher_job(self, t: str) -> None:
         """The teacher: pretrained here, fetched from the hub, or imported from a local directory."""

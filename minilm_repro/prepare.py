@@ -37,7 +37,8 @@ def run_corpus(spec) -> int:
     from minilm_repro.model_io import load_tokenizer
 
     cfg = parse_stage_config(CorpusConfig, spec.settings, "corpus config")
-    stats = prepare_corpus(spec.paths["text"], load_tokenizer(spec.paths["tokenizer"]), cfg, spec.paths["out"])
+    stats = prepare_corpus(spec.paths["text"], load_tokenizer(spec.paths["tokenizer"]), cfg, spec.paths["out"],
+                           sources=spec.paths.get("sources"))
     print(json.dumps(stats, sort_keys=True))
     return 0
 

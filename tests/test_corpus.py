@@ -206,3 +206,22 @@ def test_tokenizer_training_gives_the_same_files_in_every_process(tmp_path):
     assert {t.content for t in tok.added_tokens_decoder.values()} == {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"}
     words = corpus.read_text(encoding="utf-8").split()[:200]
     assert "[UNK]" not in tok.tokenize(" ".join(words))
+
+
+def test_one_language_from_several_sources_states_their_shares(tmp_path, wordpiece_dir):
+    """Wikipedia + BookCorpus, say: both English; the language's blocks are the union of the two,
+    and the stats give each source's blocks and share (paper-mono's two corpora)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(wordpiece_dir)
+    wiki = write_toy_corpus(tmp_path / "wiki" / "en.txt", docs=60, seed=1)
+    books = write_toy_corpus(tmp_path / "books" / "en.txt", docs=20, seed=2)
+    alone = {name: prepare_corpus([f], tok, CorpusConfig(max_seq_len=32), tmp_path / f"only-{name}")["blocks"]
+             for name, f in (("wiki", wiki), ("books", books))}
+    stats = prepare_corpus([wiki, books], tok, CorpusConfig(max_seq_len=32), tmp_path / "both",
+                           sources=["wiki", "books"])
+    assert stats["blocks_by_lang"] == {"en": alone["wiki"] + alone["books"]}
+    shares = {k: v["share_of_language"] for k, v in stats["sources"].items()}
+    assert shares == pytest.approx({"wiki/en": alone["wiki"] / stats["blocks"], "books/en": alone["books"] / stats["blocks"]})
+    with pytest.raises(ConfigError, match="distinct stems"):
+        prepare_corpus([wiki, wiki], tok, CorpusConfig(max_seq_len=32), tmp_path / "dup", sources=["wiki", "wiki"])

@@ -356,21 +356,27 @@ def word_cache_mode(tok_json: str, word_cache: bool | None) -> bool:
 
 
 def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, out_dir: str | Path,
-                   work_dir: str | Path | None = None, keep_work: bool = False) -> dict:
+                   work_dir: str | Path | None = None, keep_work: bool = False,
+                   sources: list[str] | None = None) -> dict:
     """Tokenise, pack and (multilingual) re-sample ``text_files`` into ``out_dir``; return its stats.
 
     ``work_dir`` holds the tokenised parts (default ``.<out name>.work`` beside ``out_dir``); it is
-    reused by a rerun after a kill and removed after success unless ``keep_work``.
+    reused by a rerun after a kill and removed after success unless ``keep_work``. ``sources``
+    names the source of each file (several sources may give text in one language, e.g. Wikipedia
+    and BookCorpus in English): a language's blocks are then the union of its sources', and the
+    stats state each source's blocks and share of its language.
     """
     files = [Path(f) for f in text_files]
     if not files:
         raise ConfigError("prepare_corpus: no text files given")
+    if sources is not None and len(sources) != len(files):
+        raise ConfigError(f"prepare_corpus: {len(sources)} source names for {len(files)} text files")
     for f in files:
         if not f.is_file():
             raise FileNotFoundError(f"corpus file {f} does not exist")
-    langs = [f.stem for f in files]
-    if len(set(langs)) != len(langs):
-        raise ConfigError(f"corpus files must have distinct stems (language codes), got {langs}")
+    units = [f.stem if sources is None else f"{src}/{f.stem}" for f, src in zip(files, sources or files)]
+    if len(set(units)) != len(units):
+        raise ConfigError(f"corpus files must have distinct stems (language codes) within a source, got {units}")
     out_dir = Path(out_dir)
     if out_dir.exists() and not (out_dir / "stats.json").is_file() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not a prepared corpus; remove it or choose another output")
@@ -382,11 +388,14 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     use_cache = word_cache_mode(tok_json, cfg.word_cache)
     with _PartTokenizer(tok_json, tokenizer.cls_token_id, tokenizer.sep_token_id, cfg.max_seq_len - 2,
                         cfg.num_proc, use_cache, work) as parts:
-        for f in files:
+        for f, unit in zip(files, units):
             key = {**packing_key, "text_sha256": _file_sha256(f)}
-            _tokenize_language(f, work / f.stem, key, cfg.batch_size, parts)
+            _tokenize_language(f, work / unit, key, cfg.batch_size, parts)
         parts.finish()
-    part_files = {f.stem: _finish_language(work / f.stem) for f in files}
+    unit_parts = {unit: _finish_language(work / unit) for unit in units}
+    part_files: dict[str, list[Path]] = {}
+    for f, unit in zip(files, units):  # a language's blocks: its sources' parts, in config order
+        part_files.setdefault(f.stem, []).extend(unit_parts[unit])
     sizes = {lang: sum(packing.part_rows(p) for p in paths) for lang, paths in part_files.items()}
     rng = np.random.default_rng(cfg.seed)
     selected = select_blocks(sizes, sampling_counts(sizes, cfg.alpha), rng)
@@ -395,6 +404,12 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     stats = _write_shards(tmp_out, part_files, selected, rng, cfg.num_shards)
     stats.update(blocks_before_sampling=sizes, max_seq_len=cfg.max_seq_len, alpha=cfg.alpha, seed=cfg.seed,
                  word_cache=use_cache)
+    if sources is not None:
+        stats["sources"] = {}
+        for f, unit, src in zip(files, units, sources):
+            n = sum(packing.part_rows(p) for p in unit_parts[unit])
+            stats["sources"][unit] = {"source": src, "language": f.stem, "blocks_before_sampling": n,
+                                      "share_of_language": n / sizes[f.stem] if sizes[f.stem] else 0.0}
     write_json(tmp_out / "stats.json", stats)
     replace_dir(tmp_out, out_dir)
     if not keep_work:

@@ -31,6 +31,20 @@ rule fetch_corpus:
         "minilm-repro fetch-corpus --spec {params.spec:q} > {log} 2>&1"
 
 
+rule fetch_corpus_source:
+    localrule: True
+    output:
+        "resources/corpus/{track}/{source}/{lang}.txt",
+    params:
+        spec=PLAN.spec_of("fetch_corpus_source"),
+    log:
+        f"{RESULTS}/logs/{{track}}/fetch_corpus_{{source}}_{{lang}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{track}}/fetch_corpus_{{source}}_{{lang}}.tsv"
+    shell:
+        "minilm-repro fetch-corpus --spec {params.spec:q} > {log} 2>&1"
+
+
 rule prepare_corpus:
     input:
         unpack(PLAN.inputs_of("prepare_corpus")),
