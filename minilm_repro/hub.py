@@ -61,6 +61,7 @@ def _model_dir_from(source: Path, out_dir, card: dict, tokenizer: dict | None, r
     import shutil
 
     from minilm_repro.atomic import partial_dir, replace_dir
+    from minilm_repro.data.corpus import file_sha256
     from minilm_repro.model_io import load_tokenizer, tokenizer_matches, write_card
 
     files = _model_files(source)
@@ -76,23 +77,13 @@ def _model_dir_from(source: Path, out_dir, card: dict, tokenizer: dict | None, r
     tmp.mkdir(parents=True)
     for f in files:
         shutil.copyfile(f, tmp / f.name)  # a hub cache holds symlinks into its blob store
-    card["sha256"] = {f.name: _sha256(tmp / f.name) for f in files}
+    card["sha256"] = {f.name: file_sha256(tmp / f.name) for f in files}
     from transformers import AutoConfig
 
     tokenizer_matches(AutoConfig.from_pretrained(str(tmp)), load_tokenizer(tmp), card["source"])
     write_card(tmp, card)
     replace_dir(tmp, out_dir)
     return {**describe_model(str(out_dir)), **record}
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 24), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 TOKENIZER_FILES = ("tokenizer*", "vocab.*", "merges.txt", "special_tokens_map.json", "added_tokens.json", "*.model")

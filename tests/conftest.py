@@ -71,6 +71,24 @@ def wordpiece_dir(tmp_path_factory, toy_corpus) -> Path:
     return out
 
 
+def save_tiny_teacher(root: Path, wordpiece_dir: Path, corpus_text: Path, max_seq_len: int = 32, name: str = "teacher"):
+    """A 3-layer, 64-wide masked-LM BERT teacher (seeded) with its tokenizer in ``root/<name>``, and
+    ``corpus_text`` prepared with it in ``root/corpus``; returns the tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
+
+    from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
+
+    tok = AutoTokenizer.from_pretrained(wordpiece_dir)
+    cfg = BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
+                     intermediate_size=128, max_position_embeddings=64)
+    torch.manual_seed(0)
+    BertForMaskedLM(cfg).save_pretrained(root / name)
+    tok.save_pretrained(root / name)
+    prepare_corpus([corpus_text], tok, CorpusConfig(max_seq_len=max_seq_len), root / "corpus")
+    return tok
+
+
 def write_city_task(tasks: Path, sizes: dict[str, int], seed: int, names=None, cities=None) -> Path:
     """An SST-2-shaped task in the canonical layout: "<name> lives in <city> .", label = the city is
     one of the first two. ``sizes``: {split: rows}."""

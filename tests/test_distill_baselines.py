@@ -19,7 +19,7 @@ from transformers import (
     Trainer, TrainingArguments, XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaModel,
 )
 
-from conftest import REPO
+from conftest import REPO, save_tiny_teacher
 from minilm_repro.config import ConfigError, validate_workflow_config
 from minilm_repro.distill import DistillationLoss, MLMKDLoss, TinyBERTLoss, ValueMSELoss
 from minilm_repro.distill.baselines import uniform_layer_map
@@ -417,20 +417,13 @@ def test_schema_admits_the_new_methods(tmp_path):
 
 @pytest.fixture(scope="module")
 def teacher_and_corpus(tmp_path_factory, wordpiece_dir, toy_corpus):
-    from transformers import AutoTokenizer
-
-    from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
+    from transformers import AutoConfig
 
     root = tmp_path_factory.mktemp("baselines")
-    tok = AutoTokenizer.from_pretrained(wordpiece_dir)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
-                     intermediate_size=128, max_position_embeddings=64)
-    torch.manual_seed(0)
-    BertForMaskedLM(cfg).save_pretrained(root / "teacher")
-    tok.save_pretrained(root / "teacher")
-    BertModel(cfg, add_pooling_layer=False).save_pretrained(root / "encoder_teacher")  # no MLM head
+    tok = save_tiny_teacher(root, wordpiece_dir, toy_corpus, max_seq_len=24)
+    BertModel(AutoConfig.from_pretrained(root / "teacher"), add_pooling_layer=False).save_pretrained(
+        root / "encoder_teacher")  # no MLM head
     tok.save_pretrained(root / "encoder_teacher")
-    prepare_corpus([toy_corpus], tok, CorpusConfig(max_seq_len=24), root / "corpus")
     return root, tok
 
 

@@ -9,27 +9,16 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import job_argv
+from conftest import job_argv, save_tiny_teacher
 
-from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def teacher_and_corpus(tmp_path_factory, wordpiece_dir, toy_corpus):
-    from transformers import AutoTokenizer, BertConfig, BertForMaskedLM
-
     root = tmp_path_factory.mktemp("distill")
-    tok = AutoTokenizer.from_pretrained(wordpiece_dir)
-    cfg = BertConfig(vocab_size=len(tok), hidden_size=64, num_hidden_layers=3, num_attention_heads=4,
-                     intermediate_size=128, max_position_embeddings=64)
-    import torch
-
-    torch.manual_seed(0)
-    BertForMaskedLM(cfg).save_pretrained(root / "teacher")
-    tok.save_pretrained(root / "teacher")
-    prepare_corpus([toy_corpus], tok, CorpusConfig(max_seq_len=32), root / "corpus")
+    save_tiny_teacher(root, wordpiece_dir, toy_corpus)
     return root
 
 

@@ -128,7 +128,8 @@ def read_documents(path: str | Path):
         yield sentences
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: str | Path) -> str:
+    """The sha256 of a file's bytes (hex), read 1 MiB at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -389,7 +390,7 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     with _PartTokenizer(tok_json, tokenizer.cls_token_id, tokenizer.sep_token_id, cfg.max_seq_len - 2,
                         cfg.num_proc, use_cache, work) as parts:
         for f, unit in zip(files, units):
-            key = {**packing_key, "text_sha256": _file_sha256(f)}
+            key = {**packing_key, "text_sha256": file_sha256(f)}
             _tokenize_language(f, work / unit, key, cfg.batch_size, parts)
         parts.finish()
     unit_parts = {unit: _finish_language(work / unit) for unit in units}
