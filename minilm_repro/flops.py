@@ -35,11 +35,27 @@ def layer_flops(hidden: int, seq_len: int, intermediate: int | None = None) -> i
             + 2 * 2 * seq_len * hidden * f)
 
 
+def linear_flops(positions: float, n_in: int, n_out: int) -> float:
+    """A dense layer (n_in -> n_out) applied at ``positions`` positions: (positions, n_in) @ (n_in, n_out)."""
+    return 2 * positions * n_in * n_out
+
+
+def mlm_head_flops(hidden: int, vocab: int, positions: float) -> float:
+    """BERT's masked-LM head at ``positions`` positions: the dense H -> H transform, the decoder H -> V."""
+    return linear_flops(positions, hidden, hidden) + linear_flops(positions, hidden, vocab)
+
+
+def capture_flops(layer: int, hidden: int, seq_len: int, intermediate: int | None = None) -> int:
+    """Forward FLOPs of one sequence up to the Q, K, V projections of layer ``layer`` (1-based), where
+    minilm_repro.models.capture stops the forward: ``layer - 1`` whole layers, then Q, K, V."""
+    return (layer - 1) * layer_flops(hidden, seq_len, intermediate) + qkv_flops(hidden, seq_len)
+
+
 def encoder_flops(layers: int, hidden: int, seq_len: int, batch: int, vocab: int = 0,
                   intermediate: int | None = None) -> int:
     """Forward FLOPs of an encoder on ``batch`` sequences; ``vocab`` > 0 adds BERT's MLM head at
     every position (dense H -> H transform, decoder H -> V), as ``*ForMaskedLM`` computes it."""
-    head = 2 * seq_len * hidden * (hidden + vocab) if vocab else 0
+    head = mlm_head_flops(hidden, vocab, seq_len) if vocab else 0
     return batch * (layers * layer_flops(hidden, seq_len, intermediate) + head)
 
 
@@ -62,8 +78,7 @@ def distill_step_flops(teacher_layers: int, teacher_hidden: int, student_layers:
     of (softmax(S) - P) with the student's projections).
     """
     def until_capture(layers, hidden, intermediate):
-        return (layers - 1) * layer_flops(hidden, seq_len, intermediate) + qkv_flops(hidden, seq_len) \
-            + relations * relation_flops(hidden, seq_len)
+        return capture_flops(layers, hidden, seq_len, intermediate) + relations * relation_flops(hidden, seq_len)
 
     teacher = until_capture(teacher_layers, teacher_hidden, teacher_intermediate)
     student = training_flops(until_capture(student_layers, student_hidden, student_intermediate))
@@ -89,6 +104,11 @@ PEAK_TFLOPS: tuple[tuple[str, float, str], ...] = (
     (r"H200.*NVL", 835.0, "H200 NVL, bf16"),
     (r"H200", 989.0, "H200 SXM, bf16"),
 )
+
+
+def known_devices() -> list[str]:
+    """The devices of :data:`PEAK_TFLOPS`, as its rows name them (e.g. ``H100 SXM``)."""
+    return [row.split(",")[0] for _, _, row in PEAK_TFLOPS]
 
 
 def peak_tflops(device_name: str) -> tuple[float | None, str]:
