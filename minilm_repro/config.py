@@ -93,7 +93,3 @@ def parse_stage_config(cls: type[T], data: dict | str, where: str = "stage confi
     if missing:
         raise ConfigError(f"{where}: missing required key(s) {missing}")
     return cls(**data)
-
-
-def as_dict(obj) -> dict:
-    return dataclasses.asdict(obj)

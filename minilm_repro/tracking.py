@@ -30,7 +30,6 @@ DEFAULT_STORE = "results/mlflow.db"
 RESULT_PREFIX = "result/"
 HISTORY_PREFIX = "history/"
 SCHEMA_TAG = "result_schema"  # present (value "1") on every run that logged its result
-RUN_TAGS = ("git_commit", "host", "device", "profile", "config_hash")  # facts of a run, not of its job
 TAG_KEYS = (
     "stage", "model", "teacher", "task", "language", "seed", "grid_point", "profile",
     "config_hash", "git_commit", "host", "device", "track",
