@@ -364,6 +364,13 @@ def read_squad_json(task: str, path: str | Path) -> datasets.Dataset:
         doc = json.loads(path.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as exc:
         raise TaskFormatError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    return _dataset(task, squad_columns(doc, str(path), task))
+
+
+def squad_columns(doc, path: str, task: str = "squad_v2") -> dict[str, list]:
+    """The one parser of the SQuAD / MLQA JSON layout (the readers' and the metrics'): a parsed file
+    -> hub-layout columns id, title, context, question, answers ({text, answer_start}), file order.
+    ``path`` names the source in errors; ``task`` "squad_v2" admits unanswerable questions."""
     articles = _field(doc, "data", list, str(path))
     rows: dict[str, list] = {"id": [], "title": [], "context": [], "question": [], "answers": []}
     seen: set[str] = set()
@@ -407,7 +414,7 @@ def read_squad_json(task: str, path: str | Path) -> datasets.Dataset:
                 rows["answers"].append({"text": texts, "answer_start": starts})
     if not rows["id"]:
         raise TaskFormatError(f"{path}: no questions in 'data'; the file is truncated")
-    return _dataset(task, rows)
+    return rows
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -25,25 +25,12 @@ def read_json(path: str | Path, what: str):
 
 
 def rows_from_official(dataset_json: dict, source: str = "<data>") -> list[dict]:
-    """Flatten an official SQuAD/MLQA dict (with its "data" key) into hub-layout rows, in file order."""
-    if not isinstance(dataset_json, dict) or "data" not in dataset_json:
-        raise ValueError(f"{source}: not a SQuAD/MLQA file (no top-level 'data' key)")
-    rows = []
-    for a, article in enumerate(dataset_json["data"]):
-        for p, para in enumerate(article.get("paragraphs", [])):
-            for q, qa in enumerate(para.get("qas", [])):
-                where = f"{source}: data[{a}].paragraphs[{p}].qas[{q}]"
-                if "id" not in qa or "answers" not in qa:
-                    raise ValueError(f"{where} lacks 'id' or 'answers'")
-                rows.append({
-                    "id": qa["id"], "title": article.get("title", ""), "context": para["context"],
-                    "question": qa.get("question", ""),
-                    "answers": {"text": [x["text"] for x in qa["answers"]],
-                                "answer_start": [int(x["answer_start"]) for x in qa["answers"]]},
-                })
-    if not rows:
-        raise ValueError(f"{source}: holds no questions")
-    return rows
+    """Flatten an official SQuAD/MLQA dict (with its "data" key) into hub-layout rows, in file order
+    (parsed by the task readers' parser: :func:`minilm_repro.data.readers.squad_columns`)."""
+    from minilm_repro.data.readers import squad_columns
+
+    columns = squad_columns(dataset_json, source)
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
 def load_official(path: str | Path) -> list[dict]:
