@@ -130,3 +130,28 @@ def test_rerun_is_a_noop_and_hyperparameter_change_is_local(smoke_run, tmp_path)
     counts = job_stats(out)
     assert counts.get("finetune") == 4 and counts.get("tables") == 1, out
     assert "distill" not in counts and "pretrain_teacher" not in counts and "tokenize_task" not in counts
+
+
+@pytest.mark.parametrize("change,first", [
+    (lambda c: c["tracks"]["mono"]["tokenizer"]["train"].update(vocab_size=1400), "tokenizer"),
+    (lambda c: c["tracks"]["mono"]["tokenizer"].update(train={"kind": "sentencepiece", "vocab_size": 1500,
+                                                              "max_position": 128}), "tokenizer"),
+    (lambda c: c["tracks"]["mono"]["corpus"].update(seed=5), "prepare_corpus"),
+], ids=["vocab_size", "kind", "corpus_seed"])
+def test_a_tokenizer_or_corpus_setting_reruns_everything_built_on_it(smoke_run, tmp_path, change, first):
+    """Every rule's params are its job's whole spec, so a tokenizer or corpus setting is a rerun
+    trigger: the job and everything downstream of it in that track, and nothing of the other track."""
+    work, configfile = smoke_run
+    cfg = yaml.safe_load(configfile.read_text())
+    change(cfg)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    res = snakemake(work, changed, "-n", "--quiet", "rules")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-2000:]
+    counts = job_stats(out)
+    downstream = {"prepare_corpus": 1, "pretrain_teacher": 1, "pretrain_scratch": 1, "distill": 2, "finetune": 8,
+                  "speed": 1, "tables": 1}
+    if first == "tokenizer":
+        downstream["tokenizer"] = 1
+    assert {k: counts.get(k) for k in downstream} == downstream, out[-3000:]
