@@ -82,6 +82,16 @@ def load_masked_lm_teacher(teacher_dir):
                           "fetched hub teacher), not a distilled encoder")
     return teacher
 
+def init_from_teacher_layers(student, teacher) -> None:
+    """Copy embeddings and a uniform stride of teacher layers (needs equal hidden sizes)."""
+    s_cfg, t_cfg = student.config, teacher.config
+    if s_cfg.hidden_size != t_cfg.hidden_size:
+        raise ConfigError("init: teacher_layers needs the student's hidden size to equal the teacher's")
+    student.embeddings.load_state_dict(teacher.embeddings.state_dict())
+    stride = t_cfg.num_hidden_layers / s_cfg.num_hidden_layers
+    for i, layer in enumerate(student.encoder.layer):
+        layer.load_state_dict(teacher.encoder.layer[int(round((i + 1) * stride)) - 1].state_dict())
+
 
 def with_layer_indices(cfg, teacher_layers: int, student_layers: int):
     """``cfg`` with its layer references ("K of N", "last": models/layers.py) as list indices of the
@@ -112,7 +122,6 @@ def build_method(cfg, teacher_dir, tokenizer, seed: int) -> MethodSetup:
     from minilm_repro.distill.baselines import MLMKDLoss, TinyBERTLoss, ValueMSELoss
     from minilm_repro.distill.collators import BatchSeededMLMCollator
     from minilm_repro.distill.losses import DistillationLoss
-    from minilm_repro.distill.train import init_from_teacher_layers
     from minilm_repro.models.build import student_config
     from minilm_repro.model_io import load_pretrained, tokenizer_matches
 

@@ -66,15 +66,6 @@ class DistillConfig:
         return kw
 
 
-def init_from_teacher_layers(student, teacher) -> None:
-    """Copy embeddings and a uniform stride of teacher layers (needs equal hidden sizes)."""
-    s_cfg, t_cfg = student.config, teacher.config
-    if s_cfg.hidden_size != t_cfg.hidden_size:
-        raise ConfigError("init: teacher_layers needs the student's hidden size to equal the teacher's")
-    student.embeddings.load_state_dict(teacher.embeddings.state_dict())
-    stride = t_cfg.num_hidden_layers / s_cfg.num_hidden_layers
-    for i, layer in enumerate(student.encoder.layer):
-        layer.load_state_dict(teacher.encoder.layer[int(round((i + 1) * stride)) - 1].state_dict())
 
 
 def _trainer_class():
