@@ -82,6 +82,7 @@ def load_masked_lm_teacher(teacher_dir):
                           "fetched hub teacher), not a distilled encoder")
     return teacher
 
+
 def init_from_teacher_layers(student, teacher) -> None:
     """Copy embeddings and a uniform stride of teacher layers (needs equal hidden sizes)."""
     s_cfg, t_cfg = student.config, teacher.config
