@@ -163,6 +163,13 @@ class Plan:
     def setting_of(self, rule: str, key: str):
         return lambda wildcards: self.job(rule, wildcards).settings[key]
 
+    def split_option_of(self, rule: str):
+        """``--split-dev FRACTION`` of a task import whose source is a dev set only ("" otherwise)."""
+        def option(wildcards):
+            fraction = self.job(rule, wildcards).settings.get("split_dev")
+            return "" if fraction is None else f"--split-dev {fraction}"
+        return option
+
     def wildcard_values(self, rule: str, wildcard: str) -> str:
         """A regex matching exactly the values ``wildcard`` takes in ``rule``'s jobs (nothing if none)."""
         names = sorted({dict(j.wildcards)[wildcard] for j in self.of_rule(rule)})
@@ -190,8 +197,14 @@ class Plan:
         if "benchmark" in cfg:
             self._add("generate_benchmark", {}, "generate", cfg["benchmark"], {}, {"out": BENCHMARK_DIR})
         for task, src in cfg.get("task_sources", {}).items():
-            self._add(f"download_{task}", {}, "tasks-download", {**src, "task": f"glue/{task}" if task in GLUE else task},
-                      {}, {"out": self.tasks_root, "done": f"{self.tasks_root}/.{task}.downloaded"})
+            name = f"glue/{task}" if task in GLUE else task
+            if "hub_id" in src:
+                self._add(f"download_{task}", {}, "tasks-download", {**src, "task": name}, {},
+                          {"out": self.tasks_root, "done": self.task_marker(task)})
+            else:  # local files in their distributed format (tasks import; optionally a dev set split by document)
+                self._add(f"import_{task}", {}, "tasks-import", {**src, "task": name},
+                          {"source": _task_source_files(src["path"])},
+                          {"out": self.tasks_root, "done": self.task_marker(task)})
         self._add("track_init", {}, "track-init", {}, {}, {"out": self.tracking})
         for t in self.tracks:
             self._track_jobs(t)
@@ -301,7 +314,12 @@ class Plan:
             return [BENCHMARK_DIR]
         sources = self.config.get("task_sources", {})
         needed = {"mlqa": ["mlqa", "squad"]}.get(task, [task])
-        return [f"{self.tasks_root}/.{n}.downloaded" for n in needed if n in sources]
+        return [self.task_marker(n) for n in needed if n in sources]
+
+    def task_marker(self, task: str) -> str:
+        """The file a task's download or import job leaves when its data is in ``tasks_root``."""
+        kind = "downloaded" if "hub_id" in self.config["task_sources"][task] else "imported"
+        return f"{self.tasks_root}/.{task}.{kind}"
 
     def tasks_of(self, t: str, model: str) -> list[str]:
         """The tasks ``model`` is fine-tuned on: the track's, or its own ``finetune.tasks_by_model`` list."""
@@ -399,6 +417,17 @@ def _source_files(src: dict) -> list[str]:
 
     dirs = [src["path"]] + ([src["tokenizer"]["path"]] if "path" in src.get("tokenizer", {}) else [])
     return sorted(str(f) for d in dirs for f in Path(d).iterdir() if f.is_file())
+
+
+def _task_source_files(path: str) -> list[str]:
+    """A local task source's files (a file, or the files of a folder): inputs of its import job."""
+    from pathlib import Path
+
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"task_sources: {path} does not exist; give a task's distributed files (a GLUE folder such "
+                          "as glue_data/SST-2, a SQuAD/MLQA .json, an XNLI .tsv) or a hub id and revision")
+    return [str(p)] if p.is_file() else sorted(str(f) for f in p.rglob("*") if f.is_file())
 
 
 def _default(cls, field: str):

@@ -17,25 +17,51 @@ if "benchmark" in config:
 
 
 for _job in PLAN.jobs.values():
-    if not _job.rule.startswith("download_"):
+    if not _job.rule.startswith(("download_", "import_")) or _job.stage not in ("tasks-download", "tasks-import"):
         continue
 
-    # downloads are local rules (the submit host has the network; compute nodes run offline)
-    rule:
-        name:
-            _job.rule
-        localrule: True
-        output:
-            _job.paths["done"],
-        params:
-            task=PLAN.setting_of(_job.rule, "task"),
-            hub_id=PLAN.setting_of(_job.rule, "hub_id"),
-            revision=PLAN.setting_of(_job.rule, "revision"),
-            root=_job.paths["out"],
-        log:
-            f"{RESULTS}/logs/{_job.rule}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/{_job.rule}.tsv"
-        shell:
-            "minilm-repro tasks download {params.task} --hub-id {params.hub_id} --revision {params.revision}"
-            " --out {params.root} > {log} 2>&1 && touch {output}"
+    if _job.stage == "tasks-download":
+
+        # downloads are local rules (the submit host has the network; compute nodes run offline)
+        rule:
+            name:
+                _job.rule
+            localrule: True
+            output:
+                _job.paths["done"],
+            params:
+                task=PLAN.setting_of(_job.rule, "task"),
+                hub_id=PLAN.setting_of(_job.rule, "hub_id"),
+                revision=PLAN.setting_of(_job.rule, "revision"),
+                root=_job.paths["out"],
+            log:
+                f"{RESULTS}/logs/{_job.rule}.log",
+            benchmark:
+                f"{RESULTS}/benchmarks/{_job.rule}.tsv"
+            shell:
+                "minilm-repro tasks download {params.task} --hub-id {params.hub_id} --revision {params.revision}"
+                " --out {params.root} > {log} 2>&1 && touch {output}"
+
+    else:
+
+        # local task files in their distributed format; their files are inputs (replacing one reimports)
+        rule:
+            name:
+                _job.rule
+            localrule: True
+            input:
+                unpack(PLAN.inputs_of(_job.rule)),
+            output:
+                _job.paths["done"],
+            params:
+                task=PLAN.setting_of(_job.rule, "task"),
+                source=PLAN.setting_of(_job.rule, "path"),
+                split=PLAN.split_option_of(_job.rule),
+                root=_job.paths["out"],
+            log:
+                f"{RESULTS}/logs/{_job.rule}.log",
+            benchmark:
+                f"{RESULTS}/benchmarks/{_job.rule}.tsv"
+            shell:
+                "minilm-repro tasks import {params.task} --source {params.source:q} --out {params.root}"
+                " {params.split} > {log} 2>&1 && touch {output}"
