@@ -36,35 +36,58 @@ class PretrainConfig:
 
 def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: str, workdir: str,
              like: str | None = None, job=None, name: str = "model") -> dict:
-    from transformers import AutoConfig, AutoModelForMaskedLM, DataCollatorForLanguageModeling, Trainer, set_seed
+    """Pretrain ``cfg``'s model on the corpus blocks; write it to ``out_dir``; return the job's metrics.
 
-    from minilm_repro.data.corpus import load_corpus
+    Masks come from (seed, epoch, row) (:mod:`minilm_repro.masking`), so a run resumed from a
+    checkpoint in ``workdir`` ends with the weights of an uninterrupted one. The eval split and
+    its masks are fixed by the seed. Nothing is written into the inputs (no dataset caches).
+    """
+    from minilm_repro.workdir import check_writable, complete_checkpoints
+
+    check_writable(out_dir, "model directory")  # before any work, not after it
+    check_writable(workdir, "work directory")
+    import numpy as np
+    from transformers import AutoConfig, AutoModelForMaskedLM, set_seed
+
+    from minilm_repro.data.corpus import corpus_max_seq_len, load_corpus
+    from minilm_repro.masking import MaskedLMTrainer, RowIndexed, SeededMasking
+    from minilm_repro.model_io import check_sequence_length
     from minilm_repro.tracking import trainer_callback
 
     optim = parse_stage_config(OptimConfig, cfg.optim, "pretrain.optim")
     tokenizer = load_tokenizer(tokenizer_dir)
     if cfg.arch is not None:
         model_cfg = teacher_config(parse_stage_config(ArchConfig, cfg.arch, "pretrain.arch"), tokenizer)
+        fix = "set corpus.max_seq_len <= that, or raise arch.max_position"
     else:
         if like is None:
             raise ConfigError("pretrain: 'shape' needs --like <model dir> to derive the architecture from")
         model_cfg = student_config(AutoConfig.from_pretrained(like), **cfg.shape)
+        fix = f"set corpus.max_seq_len <= that (the positions of {like})"
+    check_sequence_length(model_cfg, corpus_max_seq_len(corpus_dir), f"corpus {corpus_dir} has blocks of up to",
+                          f"the {name} model", fix)
     corpus = load_corpus(corpus_dir).remove_columns(["lang"])
     n_eval = min(cfg.eval_blocks, len(corpus) // 10)
-    split = corpus.train_test_split(test_size=n_eval, seed=optim.seed, shuffle=True) if n_eval else None
+    # datasets' train_test_split, with its indices kept in memory: it would write them as cache-*.arrow
+    # files into the corpus directory (and refuses keep_in_memory for a dataset loaded from files)
+    order = np.random.default_rng(optim.seed).permutation(len(corpus))
+    split = {"test": corpus.select(order[:n_eval], keep_in_memory=True),
+             "train": corpus.select(order[n_eval:], keep_in_memory=True)} if n_eval else None
     train_ds = split["train"] if split else corpus
     set_seed(optim.seed)  # random initialisation from the job's seed
     model = mean_reduced_loss(AutoModelForMaskedLM.from_config(model_cfg))
     args = training_arguments(optim, workdir, per_device_eval_batch_size=64)
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=cfg.mlm_probability, seed=optim.seed)
-    trainer = Trainer(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=split["test"] if split else None,
-        data_collator=collator, callbacks=[trainer_callback(job)] if job else [],
+    masking = SeededMasking(tokenizer, cfg.mlm_probability, optim.seed)
+    trainer = MaskedLMTrainer(
+        model=model, args=args, train_dataset=RowIndexed(train_ds),
+        eval_dataset=RowIndexed(split["test"]) if split else None, data_collator=masking,
+        callbacks=[masking, complete_checkpoints(), *([trainer_callback(job)] if job else [])],
     )
     start = time.time()
     resume = last_checkpoint(workdir, job_key(cfg, tokenizer_dir, corpus_dir, like))
     result = trainer.train(resume_from_checkpoint=resume)
     elapsed = time.time() - start
+    # train_loss: the mean over the steps this call trained (since the checkpoint, when resumed)
     metrics = {"train_loss": result.training_loss, "steps": trainer.state.global_step,
                "train_seconds": elapsed, "resumed_from_step": int(Path(resume).name.split("-")[-1]) if resume else 0,
                "params": count_parameters(model.base_model), "layers": model_cfg.num_hidden_layers,

@@ -114,17 +114,28 @@ def _trainer_class():
 
 def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str, workdir: str,
             job=None, name: str = "student", teacher_name: str = "teacher") -> dict:
+    """Distil the teacher in ``teacher_dir`` into a new student written to ``out_dir``; return the metrics.
+
+    Checkpoints in ``workdir`` resume exactly (the HF Trainer's model, optimiser, scheduler, RNG and
+    data position; see :mod:`minilm_repro.workdir` for which checkpoints are resumed)."""
+    from minilm_repro.workdir import check_writable, complete_checkpoints
+
+    check_writable(out_dir, "model directory")  # before any work, not after it
+    check_writable(workdir, "work directory")
     import torch
     from transformers import AutoModel, DataCollatorWithPadding
 
-    from minilm_repro.data.corpus import load_corpus
+    from minilm_repro.data.corpus import corpus_max_seq_len, load_corpus
     from minilm_repro.distill import DistillationLoss
+    from minilm_repro.model_io import check_sequence_length
     from minilm_repro.tracking import trainer_callback
 
     optim = parse_stage_config(OptimConfig, cfg.optim, "distill.optim")
     tokenizer = load_tokenizer(teacher_dir)
     teacher = load_pretrained(teacher_dir, AutoModel)
     tokenizer_matches(teacher.config, tokenizer, f"teacher {teacher_dir}")
+    check_sequence_length(teacher.config, corpus_max_seq_len(corpus_dir), f"corpus {corpus_dir} has blocks of up to",
+                          f"teacher {teacher_dir}", "prepare the corpus with max_seq_len <= that")
     teacher.eval()
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -138,7 +149,7 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
     args = training_arguments(optim, workdir, ddp_find_unused_parameters=True)
     trainer = _trainer_class()(
         model=loss_module, args=args, train_dataset=corpus, data_collator=DataCollatorWithPadding(tokenizer),
-        callbacks=[trainer_callback(job)] if job else [],
+        callbacks=[complete_checkpoints(), *([trainer_callback(job)] if job else [])],
     )
     teacher.to(trainer.args.device)
     start = time.time()

@@ -165,9 +165,16 @@ def _trainer_class(cfg: FinetuneConfig, manifest: dict, features_dir: str, tasks
 
 
 def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root: str, workdir: str, job=None) -> dict:
+    """Fine-tune the model in ``model_dir`` on the features in ``features_dir``, evaluate it on every
+    eval set, and return the job's result. Checkpoints in ``workdir`` resume exactly (see
+    :mod:`minilm_repro.workdir` for which checkpoints are resumed)."""
+    from minilm_repro.workdir import check_writable, complete_checkpoints
+
+    check_writable(workdir, "work directory")  # before any work, not after it
     import datasets
     from transformers import DataCollatorWithPadding, set_seed
 
+    from minilm_repro.model_io import check_sequence_length
     from minilm_repro.tracking import trainer_callback
 
     manifest = load_manifest(features_dir)
@@ -180,6 +187,8 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
     set_seed(cfg.seed)  # the new task head's initialisation is part of the seed's run
     model = mean_reduced_loss(_model_for(cfg.task, model_dir))
     tokenizer_matches(model.config, tokenizer, f"model {model_dir}")
+    check_sequence_length(model.config, manifest["max_length"], f"features {features_dir} are tokenised to max_length",
+                          f"model {model_dir}", "set the task's max_length <= that")
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     train = datasets.load_from_disk(str(Path(features_dir) / "train"))
@@ -204,7 +213,7 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
         datasets.load_from_disk(str(Path(features_dir) / "eval" / manifest["select_on"][0]))
     trainer = trainer_cls(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                           data_collator=DataCollatorWithPadding(tokenizer),
-                          callbacks=[trainer_callback(job)] if job else [])
+                          callbacks=[complete_checkpoints(), *([trainer_callback(job)] if job else [])])
     start = time.time()
     result = trainer.train(resume_from_checkpoint=last_checkpoint(workdir, job_key(cfg, model_dir, features_dir)))
     train_seconds = time.time() - start
