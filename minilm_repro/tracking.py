@@ -57,6 +57,7 @@ def tracking_uri() -> str:
 def _store_error(uri: str, exc: BaseException) -> TrackingStoreError:
     """One line for a store that failed: what is wrong with it (unwritable, corrupt, other) and the fix."""
     text = " ".join(str(exc).split("\n")[0].split())
+    text = text.split(") ", 1)[1] if text.startswith("(sqlite3.") else text  # SQLAlchemy's "(sqlite3.Error) " prefix
     db = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
     low = text.lower()
     if db and ("unable to open" in low or "readonly" in low or "read-only" in low):
@@ -77,6 +78,10 @@ def _store(uri: str):
     from mlflow.exceptions import MlflowException
 
     try:
+        if uri.startswith("sqlite:///"):
+            # open it as MLflow will, once: MLflow retries an engine that cannot connect for ~100 s
+            with contextlib.closing(sqlite3.connect(uri[len("sqlite:///"):])) as db:
+                db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
         yield
     except TrackingStoreError:
         raise

@@ -2,7 +2,7 @@
 
 For each of ``pretrain``, ``distill`` and ``finetune``: the stage's CLI command runs once without
 interruption; the same command in a second work directory is killed with SIGKILL (in a forked
-child process) once a complete checkpoint exists, then run again to its end: the final weights
+child process, stopped right after a checkpoint is marked complete), then run again to its end: the final weights
 equal the uninterrupted run's (max abs diff < 1e-6 on CPU) and so do the scores. Then the
 resumed job's output is deleted and the command run once more: the job retrains from step 0
 (its checkpoints end a finished run) and gives the same weights and scores. None of the runs
@@ -113,37 +113,70 @@ def _close(a, b, tol: float = 1e-6) -> bool:
     return a == b
 
 
-def _kill_after_first_checkpoint(argv: list[str], work: Path) -> int:
-    """Run ``argv`` in a forked child; SIGKILL it as soon as a checkpoint is complete. Returns that step."""
-    child = multiprocessing.get_context("fork").Process(target=main, args=(argv,))
+def _stop_after_checkpoints(argv: list[str], count: int) -> None:
+    """The child: run ``argv``, stopping itself (SIGSTOP) once ``count`` checkpoints are marked complete,
+    so that it is killed at that point and not some steps later."""
+    from minilm_repro import workdir
+
+    real, marked = workdir.mark_complete, []
+
+    def mark_then_stop(checkpoint):
+        out = real(checkpoint)
+        marked.append(checkpoint)
+        if len(marked) == count:
+            os.kill(os.getpid(), signal.SIGSTOP)
+        return out
+
+    workdir.mark_complete = mark_then_stop
+    main(argv)
+
+
+def _kill_after_checkpoints(argv: list[str], work: Path, count: int) -> list[Path]:
+    """Run ``argv`` in a forked child; SIGKILL it once ``count`` checkpoints are complete.
+    Returns the complete checkpoints left, oldest first."""
+    child = multiprocessing.get_context("fork").Process(target=_stop_after_checkpoints, args=(argv, count))
     child.start()
     deadline = time.time() + 300
-    while not (marked := sorted(work.glob(f"checkpoint-*/{MARKER}"))):
-        assert child.is_alive(), f"the job ended (exit code {child.exitcode}) before a checkpoint was complete"
+    while len(list(work.glob(f"checkpoint-*/{MARKER}"))) < count:
+        assert child.is_alive(), f"the job ended (exit code {child.exitcode}) before {count} checkpoints were complete"
         assert time.time() < deadline
-        time.sleep(0.005)
+        time.sleep(0.01)
     os.kill(child.pid, signal.SIGKILL)
     child.join()
     assert child.exitcode == -signal.SIGKILL
-    return int(marked[0].parent.name.split("-")[1])
+    return sorted((m.parent for m in work.glob(f"checkpoint-*/{MARKER}")), key=lambda p: int(p.name.split("-")[1]))
 
 
-@pytest.mark.parametrize("job", [pretrain_job, distill_job, finetune_job], ids=lambda j: j.__name__.split("_")[0])
-def test_kill_resume_and_rerun_end_where_an_uninterrupted_run_ends(job, inputs, tmp_path, capfd):
+@pytest.mark.parametrize("job, corrupt", [(pretrain_job, False), (distill_job, True), (finetune_job, False)],
+                         ids=["pretrain", "distill-newest-checkpoint-corrupt", "finetune"])
+def test_kill_resume_and_rerun_end_where_an_uninterrupted_run_ends(job, corrupt, inputs, tmp_path, capfd):
+    """``corrupt``: after the kill, the newest complete checkpoint's weights are truncated; the job
+    resumes from the one before (saying so) and still ends where the uninterrupted run does."""
     ref, run = tmp_path / "ref", tmp_path / "run"
     ref_argv, input_dirs, ref_final = job(inputs, ref)
     argv, _, final = job(inputs, run)
     before = input_fingerprint(*input_dirs)
 
-    killed_at = _kill_after_first_checkpoint(argv, run / "work")
+    complete = _kill_after_checkpoints(argv, run / "work", 2 if corrupt else 1)
     assert not (run / "metrics.json").exists() and not (run / "model").exists()
+    if corrupt:
+        weights = complete[-1] / "model.safetensors"
+        saved_size = weights.stat().st_size
+        weights.write_bytes(weights.read_bytes()[:1000])
+    killed_at = int(complete[-2 if corrupt else -1].name.split("-")[1])
     assert main(ref_argv) == 0
+    capfd.readouterr()
     assert main(argv) == 0  # the same command again: resumes from the checkpoint
+    if corrupt:
+        assert f"{complete[-1]}: incomplete or corrupt checkpoint (model.safetensors has 1000 bytes, " \
+               f"{saved_size} when saved); removed it, resuming from " \
+               f"{complete[-2].name}" in capfd.readouterr().err.splitlines()
     resumed = json.loads((run / "metrics.json").read_text())
     assert resumed.get("resumed_from_step", killed_at) >= killed_at and resumed.get("resumed", True)
     diff = max_diff(ref_final, final)
     with capfd.disabled():
-        print(f"\n{job.__name__}: killed after the checkpoint of step {killed_at}; resumed: max abs weight diff {diff:.3g}")
+        print(f"\n{job.__name__}: killed after the checkpoint of step {killed_at}{' (the next one corrupt)' if corrupt else ''}; "
+              f"resumed: max abs weight diff {diff:.3g}")
     assert diff < 1e-6, diff
     assert _close(_result(run, train_loss=False), _result(ref, train_loss=False))
 

@@ -98,7 +98,7 @@ def corpus_features():
 
 def not_utf8(path: str | Path, offset: int, line: int, reason: str) -> ValueError:
     """The error for a text file that is not UTF-8: file, byte offset (0-based) and line (1-based)."""
-    return ValueError(f"{path}: not UTF-8 text at byte {offset} (line {line}: {reason}); "
+    return ValueError(f"{path}, line {line}: not UTF-8 text at byte {offset} ({reason}); "
                       "re-encode the file as UTF-8, e.g. iconv -f <its encoding> -t utf-8")
 
 
@@ -237,7 +237,7 @@ def _tokenize_language(path: Path, lang_dir: Path, key: dict, batch_size: int, p
         if not part.is_file():
             parts.add(part, documents, verify=VERIFY_SENTENCES if i == 0 else 0)
     if count == 0:
-        raise ValueError(f"corpus file {path} holds no text (only blank lines); remove it or fill it")
+        raise ValueError(f"corpus file {path} holds no text (it is empty or only blank lines); remove it or fill it")
     write_json(lang_dir / "parts.json", {"parts": count})
 
 

@@ -38,9 +38,9 @@ def _check_files(files: list[str]) -> list[str]:
         raise FileNotFoundError("no corpus text files given to train the tokenizer on")
     for f in files:
         if not Path(f).is_file():
-            raise FileNotFoundError(f"corpus file {f} does not exist")
+            raise FileNotFoundError(f"corpus file {f} is missing or empty")
         if not sum(1 for _ in read_documents(f)):
-            raise ValueError(f"corpus file {f} holds no text (only blank lines or nothing); remove it or fill it")
+            raise ValueError(f"corpus file {f} holds no text (it is empty or only blank lines); remove it or fill it")
     return [str(f) for f in files]
 
 
