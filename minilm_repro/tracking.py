@@ -80,8 +80,7 @@ def _store(uri: str):
     try:
         if uri.startswith("sqlite:///"):
             # open it as MLflow will, once: MLflow retries an engine that cannot connect for ~100 s
-            with contextlib.closing(sqlite3.connect(uri[len("sqlite:///"):])) as db:
-                db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+            _retry(_read_sqlite, uri[len("sqlite:///"):])
         yield
     except TrackingStoreError:
         raise
@@ -93,6 +92,13 @@ def _store(uri: str):
         if not store_side:
             raise
         raise _store_error(uri, exc) from None
+
+
+def _read_sqlite(path: str) -> None:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
 
 
 _STORE_WORDS = ("sqlite", "sqlalchemy", "database", "operationalerror", "unable to open")

@@ -60,22 +60,25 @@ def job_key(cfg, *inputs: str | Path | None) -> dict:
 
 
 def check_writable(target: str | Path, what: str) -> None:
-    """Fail before any work when ``target`` (a file or directory a stage will write) cannot be created.
+    """Fail before any work when ``target`` (a file or directory a stage will write) cannot be written.
 
-    Probes the nearest existing ancestor by creating and removing a temporary file there: permission
-    bits do not tell (root, ACLs, read-only mounts). Nothing is left behind either way.
+    Probes, by creating and removing a temporary file, the nearest existing ancestor (where
+    ``target`` or its atomic sibling is created) and ``target`` itself when it is an existing
+    directory (a work directory written into, an output replaced): permission bits do not tell
+    (root, ACLs, read-only mounts). Nothing is left behind either way.
     """
     target = Path(target).absolute()
     parent = target.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise PermissionError(f"cannot write the {what} {target}: {parent} is not writable ({exc.strerror}); "
-                              f"make it writable or choose another path") from None
+    for place in [parent] + ([target] if target.is_dir() else []):
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=place)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise PermissionError(f"cannot write the {what} {target}: {place} is not writable ({exc.strerror}); "
+                                  f"make it writable or choose another path") from None
 
 
 # --------------------------------------------------------------------------- checkpoint completeness
@@ -101,18 +104,19 @@ def checkpoint_problem(checkpoint: str | Path) -> str | None:
     """Why ``checkpoint`` cannot be resumed (None: it is complete and its files are as saved)."""
     checkpoint = Path(checkpoint)
     try:
-        files = json.loads((checkpoint / MARKER).read_text())["files"]
+        files = [(name, int(size), str(digest))
+                 for name, (size, digest) in json.loads((checkpoint / MARKER).read_text())["files"].items()]
     except FileNotFoundError:
         return f"no {MARKER}: the job was stopped while saving it"
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return f"{MARKER} is unreadable"
-    for name, (size, _) in files.items():
+    for name, size, _ in files:
         path = checkpoint / name
         if not path.is_file():
             return f"{name} is missing"
         if path.stat().st_size != size:
             return f"{name} has {path.stat().st_size} bytes, {size} when saved"
-    for name, (_, digest) in files.items():
+    for name, _, digest in files:  # sizes first: a truncated file is found without reading the others
         if _sha256(checkpoint / name) != digest:
             return f"{name} differs from the file saved (sha256)"
     return None

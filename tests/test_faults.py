@@ -177,15 +177,26 @@ def test_missing_teacher_of_a_student(tmp_path):
 
 
 def test_second_snakemake_in_the_same_directory(tmp_path):
-    """A second instance that would write the first one's outputs refuses to start, naming the directory."""
+    """A second instance that would write the first one's outputs refuses to start, naming the directory.
+
+    The first instance's job (track init) is held on the MLflow store, locked here, until the second
+    has answered; then it finishes normally."""
+    import sqlite3
+
     target = "results/tracking/smoke.json"
+    store = sqlite3.connect(tmp_path / "mlflow.db")
+    store.execute("BEGIN EXCLUSIVE")
     first = _snakemake(tmp_path, target)
-    deadline = time.time() + 300
-    while not (tmp_path / "results" / "logs" / "track_init.log").exists():  # the job runs: the lock is held
-        assert first.poll() is None and time.time() < deadline, first.stdout.read() if first.poll() is not None else ""
-        time.sleep(0.05)
-    second = _snakemake(tmp_path, target)
-    out, _ = second.communicate(timeout=300)
+    try:
+        deadline = time.time() + 300
+        while not (tmp_path / "results" / "logs" / "track_init.log").exists():  # the job runs: the lock is held
+            assert first.poll() is None and time.time() < deadline, first.stdout.read() if first.poll() is not None else ""
+            time.sleep(0.05)
+        second = _snakemake(tmp_path, target)
+        out, _ = second.communicate(timeout=300)
+    finally:
+        store.rollback()
+        store.close()
     first_out, _ = first.communicate(timeout=300)
     assert first.returncode == 0, first_out[-2000:]
     assert second.returncode != 0

@@ -196,3 +196,36 @@ def test_kill_resume_and_rerun_end_where_an_uninterrupted_run_ends(job, corrupt,
     assert rediff < 1e-6, rediff
     assert _close(_result(run), _result(ref))  # train_loss too: both trained every step
     assert input_fingerprint(*input_dirs) == before, "a stage wrote into its input directories"
+
+
+def test_masks_are_a_function_of_seed_epoch_and_row(wordpiece_dir):
+    """What makes MLM resume exact: a mask depends on (seed, epoch, row) alone, and still changes
+    from epoch to epoch (dynamic masking) at BERT's rates."""
+    import numpy as np
+    from transformers import AutoTokenizer, TrainerState
+
+    from minilm_repro.masking import EVAL_STREAM, SeededMasking
+
+    tok = AutoTokenizer.from_pretrained(wordpiece_dir)
+    ids = tok(" ".join(["anna lives in paris and works as a doctor ."] * 4))["input_ids"]
+    first, again = SeededMasking(tok, 0.15, seed=3), SeededMasking(tok, 0.15, seed=3)
+    masked, labels = first.mask(ids, row=5, stream=1)
+    assert np.array_equal(masked, again.mask(ids, row=5, stream=1)[0])  # another collator, same mask
+    for other in [first.mask(ids, 5, 2), first.mask(ids, 6, 1), SeededMasking(tok, 0.15, seed=4).mask(ids, 5, 1)]:
+        assert not np.array_equal(labels, other[1])  # another epoch, row or seed: another mask
+    state = TrainerState(epoch=2.5)  # resumed half-way through the third epoch
+    first.on_epoch_begin(None, state, None)
+    assert first.stream == 3 and EVAL_STREAM not in (first.stream, 1)
+
+    ids = np.asarray(ids)
+    special = np.isin(ids, tok.all_special_ids)
+    chosen = kept = to_mask = 0
+    for row in range(2000):
+        masked, labels = first.mask(ids, row, stream=1)
+        picked = labels != -100
+        assert not (picked & special).any() and (labels[picked] == ids[picked]).all()
+        chosen += picked.sum()
+        to_mask += (masked[picked] == tok.mask_token_id).sum()
+        kept += (masked[picked] == ids[picked]).sum()
+    assert abs(chosen / (2000 * (~special).sum()) - 0.15) < 0.005
+    assert abs(to_mask / chosen - 0.8) < 0.02 and abs(kept / chosen - 0.1) < 0.02
