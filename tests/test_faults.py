@@ -429,14 +429,32 @@ def test_corpus_file_not_utf8_for_the_corpus(tok, tmp_path):
 
 
 def test_corpus_file_not_utf8_for_the_tokenizer(tmp_path):
+    """Through the CLI (the tokenizer is the first job to read the text): the message is stderr's last line."""
+    text = _latin1(tmp_path / "l0.txt")
+    res = subprocess.run([sys.executable, "-m", "minilm_repro", "train-tokenizer", "--text", str(text), "--out",
+                          str(tmp_path / "tokenizer"), "--config", '{"kind": "wordpiece", "vocab_size": 100}'],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode != 0
+    assert res.stderr.splitlines()[-1] == (f"ValueError: {text}, line 3: not UTF-8 text at byte 37 (invalid start "
+                                           "byte); re-encode the file as UTF-8, e.g. iconv -f <its encoding> -t utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l0.txt"]
+
+
+@pytest.mark.parametrize("stage", ["tokenizer", "corpus"])
+def test_read_only_folder_for_a_data_output(readonly_dir, tok, tmp_path, stage):
+    from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
     from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
 
-    text = _latin1(tmp_path / "l0.txt")
-    with pytest.raises(ValueError) as err:
-        train_tokenizer([str(text)], TokenizerConfig(kind="wordpiece", vocab_size=100), tmp_path / "tokenizer")
-    assert message(err) == (f"{text}, line 3: not UTF-8 text at byte 37 (invalid start byte); re-encode the file as "
-                            "UTF-8, e.g. iconv -f <its encoding> -t utf-8")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["l0.txt"]
+    ro, reason = readonly_dir
+    text = write_toy_corpus(tmp_path / "text" / "l0.txt", docs=5)
+    out = ro / "minilm-faults" / stage
+    with pytest.raises(PermissionError) as err:
+        if stage == "tokenizer":
+            train_tokenizer([str(text)], TokenizerConfig(kind="wordpiece", vocab_size=100), out)
+        else:
+            prepare_corpus([text], tok, CorpusConfig(max_seq_len=32), out)
+    assert message(err) == (f"cannot write the {stage} directory {out}: {ro} is not writable ({reason}); make it "
+                            "writable or choose another path")
 
 
 @pytest.mark.parametrize("kind", ["wordpiece", "sentencepiece"])

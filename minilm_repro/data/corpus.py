@@ -384,6 +384,10 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     if out_dir.exists() and not (out_dir / "stats.json").is_file() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not a prepared corpus; remove it or choose another output")
     work = Path(work_dir) if work_dir is not None else out_dir.parent / f".{out_dir.name}.work"
+    from minilm_repro.workdir import check_writable
+
+    check_writable(out_dir, "corpus directory")
+    check_writable(work, "corpus work directory")
     tok_json = _tokenizer_json(tokenizer)
     packing_key = {"format": PART_FORMAT, "max_seq_len": cfg.max_seq_len, "batch_size": cfg.batch_size,
                    "tokenizer_sha256": hashlib.sha256(tok_json.encode()).hexdigest(),

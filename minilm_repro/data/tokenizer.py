@@ -133,9 +133,11 @@ def train_tokenizer(files: list[str], cfg: TokenizerConfig, out_dir: str | Path)
     The directory is built beside it (``<out_dir>.partial``) and renamed when complete: a failed or
     killed run leaves no ``out_dir`` that a rerun would take as done."""
     from minilm_repro.atomic import partial_dir, replace_dir
+    from minilm_repro.workdir import check_writable
 
     files = _check_files(files)
     out_dir = Path(out_dir)
+    check_writable(out_dir, "tokenizer directory")
     tmp = partial_dir(out_dir)
     try:
         if cfg.kind == "wordpiece":
