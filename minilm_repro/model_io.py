@@ -37,7 +37,8 @@ def load_tokenizer(path: str | Path):
 
 
 def load_pretrained(path: str | Path, auto_cls=None, **kwargs):
-    """Load a local model directory, with a clear error for a missing or corrupt checkpoint."""
+    """Load a local model directory; a missing or corrupt checkpoint is a one-line error whose advice
+    depends on where the directory came from (see :func:`made_here`)."""
     from transformers import AutoModel
 
     auto_cls = auto_cls or AutoModel
@@ -47,10 +48,39 @@ def load_pretrained(path: str | Path, auto_cls=None, **kwargs):
     try:
         return auto_cls.from_pretrained(str(path), **kwargs)
     except Exception as exc:  # safetensors / torch raise many types for truncated files
-        raise RuntimeError(
-            f"cannot load the checkpoint in {path} ({type(exc).__name__}: {exc}); the file is "
-            f"corrupt or incomplete: delete {path} and re-run the stage that produces it"
-        ) from exc
+        reason = " ".join(f"{type(exc).__name__}: {exc}".split())
+        if made_here(path):
+            fix = f"delete {path} and rerun the stage that produces it"
+        else:
+            fix = (f"replace it with an intact copy (re-download or re-export the checkpoint); minilm-repro "
+                   f"did not produce {path} and does not rebuild it")
+        raise RuntimeError(f"cannot load the checkpoint in {path} ({reason}): the files are corrupt or "
+                           f"incomplete; {fix}") from None
+
+
+def made_here(path: str | Path) -> bool:
+    """Whether a model directory is an output of this pipeline (its stages write ``minilm_repro.json``
+    beside the weights: pretraining, distillation, hub fetches); an external checkpoint has none."""
+    return (Path(path) / "minilm_repro.json").is_file()
+
+
+def usable_positions(model_config) -> int:
+    """Tokens per sequence the model's position embeddings cover: ``max_position_embeddings``, less
+    the pad id + 1 slots in the RoBERTa family (its positions start after the pad index)."""
+    n = model_config.max_position_embeddings
+    if model_config.model_type in PAD_POSITIONS:
+        n -= model_config.pad_token_id + 1
+    return n
+
+
+def check_sequence_length(model_config, tokens: int, what: str, model: str, fix: str) -> None:
+    """A sequence length (``tokens``, including [CLS]/[SEP]) above the model's positions is an error
+    before training, naming both numbers; past them the position embeddings would be indexed out
+    of range mid-run."""
+    positions = usable_positions(model_config)
+    if tokens > positions:
+        raise ConfigError(f"{what} {tokens} tokens, but {model} has {positions} positions "
+                          f"(max_position_embeddings {model_config.max_position_embeddings}): {fix}")
 
 
 # architectures that derive position ids from ``input_ids != pad_token_id``: a wrong pad id shifts them

@@ -36,13 +36,71 @@ TAG_KEYS = (
 )
 
 
+class TrackingStoreError(RuntimeError):
+    """The MLflow store cannot be opened or written; the message names its URI and the fix."""
+
+
 def tracking_uri() -> str:
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri:
         return uri
     path = Path(DEFAULT_STORE).resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise TrackingStoreError(f"MLflow store sqlite:///{path}: cannot create {path.parent} ({exc.strerror}); make it "
+                                 "writable, or set MLFLOW_TRACKING_URI to a writable store") from None
     return f"sqlite:///{path}"
+
+
+def _store_error(uri: str, exc: BaseException) -> TrackingStoreError:
+    """One line for a store that failed: what is wrong with it (unwritable, corrupt, other) and the fix."""
+    text = " ".join(str(exc).split("\n")[0].split())
+    text = text.split(") ", 1)[1] if text.startswith("(sqlite3.") else text  # SQLAlchemy's "(sqlite3.Error) " prefix
+    db = uri[len("sqlite:///"):] if uri.startswith("sqlite:///") else None
+    low = text.lower()
+    if db and ("unable to open" in low or "readonly" in low or "read-only" in low):
+        return TrackingStoreError(f"MLflow store {uri} is not writable ({text}): make {db} and {Path(db).parent} "
+                                  "writable, or set MLFLOW_TRACKING_URI to a writable store")
+    if db and ("not a database" in low or "malformed" in low or "corrupt" in low):
+        return TrackingStoreError(f"MLflow store {uri} is corrupt ({text}): move {db} aside (or restore it from a "
+                                  "backup) to start a new store, or set MLFLOW_TRACKING_URI to another store")
+    return TrackingStoreError(f"MLflow store {uri} failed ({type(exc).__name__}: {text}); check the store, or set "
+                              "MLFLOW_TRACKING_URI to another store")
+
+
+@contextlib.contextmanager
+def _store(uri: str):
+    """Turn the store's own failures (SQLAlchemy, sqlite3, MLflow) inside the block into one-line errors."""
+    import sqlite3
+
+    from mlflow.exceptions import MlflowException
+
+    try:
+        if uri.startswith("sqlite:///"):
+            # open it as MLflow will, once: MLflow retries an engine that cannot connect for ~100 s
+            _retry(_read_sqlite, uri[len("sqlite:///"):])
+        yield
+    except TrackingStoreError:
+        raise
+    except (sqlite3.Error, OSError) as exc:
+        raise _store_error(uri, exc) from None
+    except Exception as exc:
+        store_side = type(exc).__module__.split(".")[0] in ("sqlalchemy", "alembic") or (
+            isinstance(exc, MlflowException) and any(w in str(exc).lower() for w in _STORE_WORDS))
+        if not store_side:
+            raise
+        raise _store_error(uri, exc) from None
+
+
+def _read_sqlite(path: str) -> None:
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
+
+
+_STORE_WORDS = ("sqlite", "sqlalchemy", "database", "operationalerror", "unable to open")
 
 
 def experiment_name(profile: str) -> str:
@@ -88,18 +146,20 @@ def init_experiment(profile: str) -> str:
     """Create the profile's experiment if it does not exist; returns its id. Run before jobs start."""
     import mlflow
 
-    mlflow.set_tracking_uri(tracking_uri())
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
     name = experiment_name(profile)
-    exp = _retry(mlflow.get_experiment_by_name, name)
-    if exp is not None:
-        return exp.experiment_id
-    try:
-        return _retry(mlflow.create_experiment, name)
-    except Exception:
-        exp = mlflow.get_experiment_by_name(name)  # another process created it meanwhile
-        if exp is None:
-            raise
-        return exp.experiment_id
+    with _store(uri):
+        exp = _retry(mlflow.get_experiment_by_name, name)
+        if exp is not None:
+            return exp.experiment_id
+        try:
+            return _retry(mlflow.create_experiment, name)
+        except Exception:
+            exp = mlflow.get_experiment_by_name(name)  # another process created it meanwhile
+            if exp is None:
+                raise
+            return exp.experiment_id
 
 
 def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
@@ -262,27 +322,30 @@ def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[J
     if not is_main_process():  # a torchrun job is one run: rank 0 logs it
         yield _SilentRun({k: str(v) for k, v in tags.items() if v is not None}, params)
         return
-    mlflow.set_tracking_uri(tracking_uri())
-    exp = _retry(mlflow.get_experiment_by_name, experiment_name(profile))
-    if exp is None:
-        exp_id = init_experiment(profile)
-    else:
-        exp_id = exp.experiment_id
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
     all_tags = {"git_commit": git_commit(), "host": socket.gethostname(), "device": device_name(), "profile": profile}
     all_tags.update({k: str(v) for k, v in tags.items() if v is not None})
-    unfinished = _unfinished_run(exp_id, run_name, all_tags)
-    if unfinished is None:
-        run = _retry(mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags)
-    else:  # the same job, interrupted: its checkpoint resumes, so does its run (curves continue)
-        resumes = int(unfinished.data.tags.get("resumes", "0")) + 1
-        run = _retry(mlflow.start_run, run_id=unfinished.info.run_id)
-        _retry(mlflow.set_tags, {**all_tags, "resumes": str(resumes)})
+    with _store(uri):
+        exp = _retry(mlflow.get_experiment_by_name, experiment_name(profile))
+        if exp is None:
+            exp_id = init_experiment(profile)
+        else:
+            exp_id = exp.experiment_id
+        unfinished = _unfinished_run(exp_id, run_name, all_tags)
+        if unfinished is None:
+            run = _retry(mlflow.start_run, experiment_id=exp_id, run_name=run_name, tags=all_tags)
+        else:  # the same job, interrupted: its checkpoint resumes, so does its run (curves continue)
+            resumes = int(unfinished.data.tags.get("resumes", "0")) + 1
+            run = _retry(mlflow.start_run, run_id=unfinished.info.run_id)
+            _retry(mlflow.set_tags, {**all_tags, "resumes": str(resumes)})
     status = "FAILED"
     try:
-        flat = _flatten(params)
-        items = list(flat.items())
-        for i in range(0, len(items), 90):  # log_params has a per-call limit of 100
-            _retry(mlflow.log_params, dict(items[i : i + 90]))
+        with _store(uri):
+            flat = _flatten(params)
+            items = list(flat.items())
+            for i in range(0, len(items), 90):  # log_params has a per-call limit of 100
+                _retry(mlflow.log_params, dict(items[i : i + 90]))
         yield JobRun(run.info.run_id, all_tags, params)
         status = "FINISHED"
     finally:
@@ -327,9 +390,11 @@ def job_records(profile: str, with_history: bool = False) -> list[dict]:
     """
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri())
+    uri = tracking_uri()
+    client = MlflowClient(uri)
     name = experiment_name(profile)
-    exp = _retry(client.get_experiment_by_name, name)
+    with _store(uri):
+        exp = _retry(client.get_experiment_by_name, name)
     if exp is None:
         raise LookupError(f"no MLflow experiment {name!r} in {tracking_uri()}: wrong --profile or "
                           "MLFLOW_TRACKING_URI, or no job of this profile has run yet")

@@ -2,13 +2,15 @@
 
 import json
 
-from minilm_repro.workdir import input_fingerprint, last_checkpoint
+from minilm_repro.workdir import input_fingerprint, last_checkpoint, mark_complete
 
 
 def _checkpoint(workdir, step):
+    """A complete checkpoint of a run of 100 steps, as the Trainer and complete_checkpoints() leave it."""
     ckpt = workdir / f"checkpoint-{step}"
     ckpt.mkdir(parents=True)
-    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    (ckpt / "trainer_state.json").write_text(json.dumps({"global_step": step, "max_steps": 100}))
+    mark_complete(ckpt)
     return ckpt
 
 

@@ -96,13 +96,20 @@ def corpus_features():
 # --------------------------------------------------------------------------- reading text
 
 
+def not_utf8(path: str | Path, offset: int, line: int, reason: str) -> ValueError:
+    """The error for a text file that is not UTF-8: file, byte offset (0-based) and line (1-based)."""
+    return ValueError(f"{path}, line {line}: not UTF-8 text at byte {offset} ({reason}); "
+                      "re-encode the file as UTF-8, e.g. iconv -f <its encoding> -t utf-8")
+
+
 def read_documents(path: str | Path):
     """Yield each document of a text file as its list of sentences (stripped, non-empty lines), streaming.
 
     Lines end at b"\\n" only (not at the other characters ``str.splitlines`` knows); they are decoded
-    a few MiB at a time."""
+    a few MiB at a time. Bytes that are not UTF-8 are an error naming the file and their offset."""
     sentences: list[str] = []
     number = 0  # lines before the block
+    offset = 0  # bytes before the block
     with open(path, "rb") as fh:
         while block := fh.readlines(READ_BLOCK):
             try:
@@ -112,11 +119,13 @@ def read_documents(path: str | Path):
                     try:
                         raw.decode("utf-8")
                     except UnicodeDecodeError as exc:
-                        raise ValueError(f"{path}, line {k}: not UTF-8 text ({exc.reason}); re-encode the file as UTF-8") from None
+                        raise not_utf8(path, offset + exc.start, k, exc.reason) from None
+                    offset += len(raw)
                 raise
             if block[-1].endswith(b"\n"):
                 lines.pop()  # the empty string after the block's last newline
             number += len(block)
+            offset += sum(map(len, block))
             for line in lines:
                 line = line.strip()
                 if line:
@@ -229,7 +238,7 @@ def _tokenize_language(path: Path, lang_dir: Path, key: dict, batch_size: int, p
         if not part.is_file():
             parts.add(part, documents, verify=VERIFY_SENTENCES if i == 0 else 0)
     if count == 0:
-        raise ValueError(f"corpus file {path} holds no text (only blank lines); remove it or fill it")
+        raise ValueError(f"corpus file {path} holds no text (it is empty or only blank lines); remove it or fill it")
     write_json(lang_dir / "parts.json", {"parts": count})
 
 
@@ -382,6 +391,10 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     if out_dir.exists() and not (out_dir / "stats.json").is_file() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not a prepared corpus; remove it or choose another output")
     work = Path(work_dir) if work_dir is not None else out_dir.parent / f".{out_dir.name}.work"
+    from minilm_repro.workdir import check_writable
+
+    check_writable(out_dir, "corpus directory")
+    check_writable(work, "corpus work directory")
     tok_json = _tokenizer_json(tokenizer)
     packing_key = {"format": PART_FORMAT, "max_seq_len": cfg.max_seq_len, "batch_size": cfg.batch_size,
                    "tokenizer_sha256": hashlib.sha256(tok_json.encode()).hexdigest(),
@@ -428,11 +441,27 @@ def _shard_files(path: Path) -> list[Path]:
 
 
 def load_corpus(path: str | Path):
-    """The prepared corpus as one ``datasets.Dataset`` (memory-mapped shards): columns input_ids, lang."""
+    """The prepared corpus as one ``datasets.Dataset`` (memory-mapped shards): columns input_ids, lang.
+
+    Opening it writes nothing into ``path``; an unreadable shard (truncated, overwritten) is a
+    one-line error naming it."""
     import datasets
 
-    shards = _shard_files(Path(path))
-    return datasets.concatenate_datasets([datasets.Dataset.from_file(str(s)) for s in shards])
+    path = Path(path)
+    parts = []
+    for shard in _shard_files(path):
+        try:
+            parts.append(datasets.Dataset.from_file(str(shard)))
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise ValueError(f"corpus shard {shard} is unreadable ({' '.join(str(exc).split())}): the prepared "
+                             f"corpus is incomplete or corrupt; delete {path} and rerun `minilm-repro prepare-corpus`") from None
+    return datasets.concatenate_datasets(parts)
+
+
+def corpus_max_seq_len(path: str | Path) -> int:
+    """The ``max_seq_len`` a prepared corpus was made with (tokens per block at most, [CLS]/[SEP] included)."""
+    _shard_files(Path(path))
+    return int(json.loads((Path(path) / "stats.json").read_text())["max_seq_len"])
 
 
 def corpus_stats(path: str | Path) -> dict:

@@ -42,7 +42,7 @@ def configs(root: str | Path, task: str) -> list[str]:
 
 
 def load_split(root: str | Path, task: str, config: str, split: str) -> datasets.Dataset:
-    """Load one split with the task's hub features; a missing file is a clear error."""
+    """Load one split with the task's hub features; a missing or unreadable file is a one-line error."""
     check_task(task)
     path = split_path(root, task, config, split)
     if not path.is_file():
@@ -51,5 +51,14 @@ def load_split(root: str | Path, task: str, config: str, split: str) -> datasets
             f"{path} does not exist (task {task!r}, config {config!r}, split {split!r}); "
             f"splits present: {have or 'none'}"
         )
+    import pyarrow.parquet as pq
+
+    from minilm_repro.data.readers import TaskFormatError
+
+    try:
+        pq.ParquetFile(str(path)).close()  # reads the footer only
+    except Exception as exc:  # pyarrow raises ArrowInvalid or OSError for truncated / overwritten files
+        raise TaskFormatError(f"{path} is not a readable parquet file ({' '.join(str(exc).split())}): it is truncated "
+                              f"or corrupt; delete it and regenerate or re-download task {task!r}") from None
     ds = datasets.Dataset.from_parquet(str(path), features=FEATURES[task])
     return ds

@@ -9,7 +9,8 @@
 
 Every reader returns ``datasets.Dataset``s with exactly ``FEATURES[task]``, converted the way the
 hub's loading scripts convert the same files: label strings become the ``ClassLabel`` ids, ``idx``
-is the 0-based data-row order, a split without labels (GLUE test files) gets label -1. Where the
+is the 0-based data-row order, a GLUE test file without labels gets label -1 (a train or dev file
+without them is an error). Where the
 hub silently drops a malformed row, these readers stop with a :class:`TaskFormatError` naming the
 file and line (TSV) or question id (JSON) and the fix.
 """
@@ -254,11 +255,18 @@ def _dataset(task: str, columns) -> datasets.Dataset:
 # --------------------------------------------------------------------------- GLUE
 
 
-def read_glue_tsv(task: str, path: str | Path) -> datasets.Dataset:
+def _names_test_split(path: Path) -> bool:
+    """Whether a file name says it holds a test split (``test.tsv``, ``test_matched.tsv``, ``sts_test.tsv``)."""
+    return any(w.startswith("test") for w in re.split(r"[-_.]", path.name.lower()))
+
+
+def read_glue_tsv(task: str, path: str | Path, split: str | None = None) -> datasets.Dataset:
     """One GLUE split from its distributed TSV -> Dataset with ``FEATURES[task]``.
 
     Texts are kept verbatim; labels map to the hub's ids; ``idx`` = data-row order (0-based), as
-    the hub's GLUE script numbers rows; files without the label column (test) get label -1.
+    the hub's GLUE script numbers rows. Only a test split (``split``, or else the file name: see
+    :func:`_names_test_split`) may lack the label column, and gets label -1; a train or dev file
+    without it is an error, not an unlabelled split.
     """
     if task not in GLUE_COLUMNS:
         raise ValueError(f"{task!r} is not a GLUE task; GLUE tasks: {', '.join(GLUE_TASKS)}")
@@ -271,6 +279,11 @@ def read_glue_tsv(task: str, path: str | Path) -> datasets.Dataset:
     n = table.num_rows
     label_feature = FEATURES[task]["label"]
     if cols.label not in table.column_names:
+        if not (split.startswith("test") if split is not None else _names_test_split(path)):
+            raise TaskFormatError(
+                f"{path}, line 1: no label column {cols.label!r} (header: {', '.join(table.column_names)}); only "
+                f"test files may lack labels: use the {split or 'train/dev'} file as distributed, or name it test.tsv "
+                f"if it is a test split")
         label = pa.array([-1] * n, pa.float32() if task == "stsb" else pa.int64())
     elif task == "stsb":
         label = _stsb_scores(path, table, cols.label)
@@ -420,16 +433,17 @@ def squad_columns(doc, path: str, task: str = "squad_v2") -> dict[str, list]:
 # --------------------------------------------------------------------------- dispatch
 
 
-def read_file(task: str, path: str | Path, *, config: str | None = None) -> dict[str, datasets.Dataset]:
+def read_file(task: str, path: str | Path, *, config: str | None = None, split: str | None = None) -> dict[str, datasets.Dataset]:
     """One distributed file of ``task`` -> ``{config: Dataset}``, configs named as in the canonical layout.
 
     GLUE and SQuAD: config ``default``. XNLI: one config per language in the file (``config``
-    picks one). MLQA: ``<c>.<q>`` from the file name or ``config``.
+    picks one). MLQA: ``<c>.<q>`` from the file name or ``config``. ``split``: the hub split the
+    file holds, when the caller knows it (GLUE: whether labels may be absent; see :func:`read_glue_tsv`).
     """
     if task in GLUE_TASKS or task in ("squad", "squad_v2"):
         if config not in (None, "default"):
             raise TaskFormatError(f"{path}: task {task!r} has only the config 'default', not {config!r}")
-        ds = read_glue_tsv(task, path) if task in GLUE_TASKS else read_squad_json(task, path)
+        ds = read_glue_tsv(task, path, split) if task in GLUE_TASKS else read_squad_json(task, path)
         return {"default": ds}
     if task == "xnli":
         return read_xnli_tsv(path, config)

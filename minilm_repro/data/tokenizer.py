@@ -7,6 +7,7 @@ teacher's tokenizer from its checkpoint instead.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -27,11 +28,19 @@ class TokenizerConfig:
 
 
 def _check_files(files: list[str]) -> list[str]:
+    """The files as strings, once each is known to exist and to hold UTF-8 text (not only blank lines).
+
+    A full decoding pass: the trainers would stop on a bad byte without naming the file, and a
+    file of blank lines would train a vocabulary of the special tokens alone."""
+    from minilm_repro.data.corpus import read_documents
+
     if not files:
         raise FileNotFoundError("no corpus text files given to train the tokenizer on")
     for f in files:
-        if not Path(f).is_file() or Path(f).stat().st_size == 0:
+        if not Path(f).is_file():
             raise FileNotFoundError(f"corpus file {f} is missing or empty")
+        if not sum(1 for _ in read_documents(f)):
+            raise ValueError(f"corpus file {f} holds no text (it is empty or only blank lines); remove it or fill it")
     return [str(f) for f in files]
 
 
@@ -119,12 +128,25 @@ def train_sentencepiece(files: list[str], cfg: TokenizerConfig, keep_model_in: P
 
 
 def train_tokenizer(files: list[str], cfg: TokenizerConfig, out_dir: str | Path):
-    """Train and save to ``out_dir`` (loads with ``AutoTokenizer.from_pretrained``)."""
+    """Train and save to ``out_dir`` (loads with ``AutoTokenizer.from_pretrained``).
+
+    The directory is built beside it (``<out_dir>.partial``) and renamed when complete: a failed or
+    killed run leaves no ``out_dir`` that a rerun would take as done."""
+    from minilm_repro.atomic import partial_dir, replace_dir
+    from minilm_repro.workdir import check_writable
+
     files = _check_files(files)
     out_dir = Path(out_dir)
-    if cfg.kind == "wordpiece":
-        tok = train_wordpiece(files, cfg)
-    else:
-        tok = train_sentencepiece(files, cfg, keep_model_in=out_dir)
-    tok.save_pretrained(str(out_dir))
+    check_writable(out_dir, "tokenizer directory")
+    tmp = partial_dir(out_dir)
+    try:
+        if cfg.kind == "wordpiece":
+            tok = train_wordpiece(files, cfg)
+        else:
+            tok = train_sentencepiece(files, cfg, keep_model_in=tmp)
+        tok.save_pretrained(str(tmp))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, out_dir)
     return tok

@@ -10,16 +10,13 @@ uniform subset of teacher layers instead (not the paper's, offered for compariso
 from __future__ import annotations
 
 import dataclasses
-import time
-from pathlib import Path
 
 from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.distill.methods import METHODS, check_options  # noqa: F401 (METHODS: this module's API)
 from minilm_repro.models.build import count_parameters
-from minilm_repro.model_io import load_tokenizer, save_model_dir
+from minilm_repro.model_io import load_tokenizer
 from minilm_repro.trainer_setup import OptimConfig, training_arguments
-from minilm_repro.workdir import job_key, last_checkpoint
 
 INITS = ("random", "teacher_layers")
 
@@ -105,49 +102,54 @@ def _trainer_class():
 
 def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str, workdir: str,
             job=None, name: str = "student", teacher_name: str = "teacher") -> dict:
-    from minilm_repro.data.corpus import load_corpus
+    """Distil the teacher in ``teacher_dir`` into a new student written to ``out_dir``; return the metrics.
+
+    Checkpoints in ``workdir`` resume exactly (the HF Trainer's model, optimiser, scheduler, RNG and
+    data position; see :mod:`minilm_repro.workdir` for which checkpoints are resumed)."""
+    from minilm_repro.training_run import callbacks, check_outputs, save_final, train_resuming
+
+    check_outputs(workdir, out_dir)  # before any work, not after it
+    from minilm_repro.data.corpus import corpus_max_seq_len, load_corpus
     from minilm_repro.distill.methods import build_method
-    from minilm_repro.tracking import trainer_callback
+    from minilm_repro.model_io import check_sequence_length
 
     optim = parse_stage_config(OptimConfig, cfg.optim, "distill.optim")
     tokenizer = load_tokenizer(teacher_dir)
     setup = build_method(cfg, teacher_dir, tokenizer, seed=optim.seed)
     teacher, student, loss_module = setup.teacher, setup.student, setup.loss
+    check_sequence_length(teacher.config, corpus_max_seq_len(corpus_dir), f"corpus {corpus_dir} has blocks of up to",
+                          f"teacher {teacher_dir}", "prepare the corpus with max_seq_len <= that")
     corpus = load_corpus(corpus_dir).remove_columns(["lang"])
     # the student's layers above the captured projections get no gradient (as in the paper)
     args = training_arguments(optim, workdir, ddp_find_unused_parameters=True)
     trainer = _trainer_class()(
         model=loss_module, args=args, train_dataset=corpus, data_collator=setup.collator,
-        callbacks=[trainer_callback(job)] if job else [],
+        callbacks=callbacks(job),
     )
     teacher.to(trainer.args.device)
-    start = time.time()
-    resume = last_checkpoint(workdir, job_key(cfg, teacher_dir, corpus_dir))
-    result = trainer.train(resume_from_checkpoint=resume)
-    elapsed = time.time() - start
-    steps = trainer.state.global_step
-    done = steps - (int(Path(resume).name.split("-")[-1]) if resume else 0)
-    tokens = done * optim.batch_size * float(sum(len(x) for x in corpus[:256]["input_ids"])) / min(256, len(corpus))
-    metrics = {"train_loss": result.training_loss, "steps": steps, "train_seconds": elapsed,
-               "tokens_per_second": tokens / elapsed if elapsed > 0 else 0.0,
+    run = train_resuming(trainer, workdir, cfg, teacher_dir, corpus_dir)
+    steps = run.steps
+    tokens = (steps - run.resumed_from_step) * optim.batch_size * \
+        float(sum(len(x) for x in corpus[:256]["input_ids"])) / min(256, len(corpus))
+    metrics = {"train_loss": run.result.training_loss, "steps": steps, "train_seconds": run.seconds,
+               "tokens_per_second": tokens / run.seconds if run.seconds > 0 else 0.0, "precision": run.precision,
                "params": count_parameters(student.base_model), "layers": student.config.num_hidden_layers,
-               "hidden": student.config.hidden_size, "resumed": bool(resume)}
-    history = [h for h in trainer.state.log_history if "loss" in h]
+               "hidden": student.config.hidden_size, "resumed": run.resumed_from_step > 0}
+    history = run.history
     metrics["history"] = [{k: v for k, v in h.items() if k == "step" or k.startswith("loss")} for h in history]
     if history:
         metrics["final_logged_loss"] = history[-1]["loss"]
         for k in history[-1]:
             if k.startswith("loss_"):
                 metrics[f"final_{k}"] = history[-1][k]
-    if trainer.is_world_process_zero():
-        card = {"name": name, "teacher": teacher_name, "teacher_dir": str(teacher_dir),
-                "method": cfg.method, "teacher_layer": cfg.teacher_layer, "student_layer": cfg.student_layer,
-                "relation_heads": cfg.relation_heads, "relations": cfg.relations, "layer_map": cfg.layer_map,
-                "init": cfg.init + ("" if cfg.init == "random" else " (not the paper's setting)"),
-                "steps": steps, "global_batch": optim.batch_size, "lr": optim.lr, "corpus": str(corpus_dir),
-                "layers": student.config.num_hidden_layers, "hidden": student.config.hidden_size,
-                "heads": student.config.num_attention_heads, **setup.card}
-        save_model_dir(loss_module.student, tokenizer, out_dir, card)
+    card = {"name": name, "teacher": teacher_name, "teacher_dir": str(teacher_dir),
+            "method": cfg.method, "teacher_layer": cfg.teacher_layer, "student_layer": cfg.student_layer,
+            "relation_heads": cfg.relation_heads, "relations": cfg.relations, "layer_map": cfg.layer_map,
+            "init": cfg.init + ("" if cfg.init == "random" else " (not the paper's setting)"),
+            "steps": steps, "global_batch": optim.batch_size, "lr": optim.lr, "corpus": str(corpus_dir),
+            "layers": student.config.num_hidden_layers, "hidden": student.config.hidden_size,
+            "heads": student.config.num_attention_heads, "precision": run.precision, **setup.card}
+    save_final(trainer, loss_module.student, tokenizer, out_dir, card)
     return metrics
 
 

@@ -10,7 +10,6 @@ tokenizer makes them).
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,6 @@ from minilm_repro.finetune.features import load_manifest
 from minilm_repro.finetune.plan import PRIMARY_METRIC
 from minilm_repro.model_io import load_tokenizer, tokenizer_matches
 from minilm_repro.trainer_setup import mean_reduced_loss, trainer_arguments
-from minilm_repro.workdir import job_key, last_checkpoint
 
 
 @dataclasses.dataclass
@@ -214,10 +212,16 @@ def _trainer_class(cfg: FinetuneConfig, manifest: dict, features_dir: str, tasks
 
 
 def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root: str, workdir: str, job=None) -> dict:
+    """Fine-tune the model in ``model_dir`` on the features in ``features_dir``, evaluate it on every
+    eval set, and return the job's result. Checkpoints in ``workdir`` resume exactly (see
+    :mod:`minilm_repro.workdir` for which checkpoints are resumed)."""
+    from minilm_repro.training_run import callbacks, check_outputs, checkpoint_step, train_resuming
+
+    check_outputs(workdir)  # before any work, not after it
     import datasets
     from transformers import DataCollatorWithPadding, set_seed
 
-    from minilm_repro.tracking import trainer_callback
+    from minilm_repro.model_io import check_sequence_length
 
     manifest = load_manifest(features_dir)
     if manifest["task"] != cfg.task:
@@ -230,6 +234,8 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
     model, random_init = _model_for(cfg.task, model_dir)
     model = mean_reduced_loss(model)
     tokenizer_matches(model.config, tokenizer, f"model {model_dir}")
+    check_sequence_length(model.config, manifest["max_length"], f"features {features_dir} are tokenised to max_length",
+                          f"model {model_dir}", "set the task's max_length <= that")
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     train = datasets.load_from_disk(str(Path(features_dir) / "train"))
@@ -254,21 +260,19 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
         datasets.load_from_disk(str(Path(features_dir) / "eval" / manifest["select_on"][0]))
     trainer = trainer_cls(model=model, args=args, train_dataset=train, eval_dataset=eval_dataset,
                           data_collator=DataCollatorWithPadding(tokenizer),
-                          callbacks=[trainer_callback(job)] if job else [])
-    start = time.time()
-    result = trainer.train(resume_from_checkpoint=last_checkpoint(workdir, job_key(cfg, model_dir, features_dir)))
-    train_seconds = time.time() - start
+                          callbacks=callbacks(job))
+    run = train_resuming(trainer, workdir, cfg, model_dir, features_dir)
     evals = _evaluate(trainer, cfg, manifest["evals"], features_dir, tasks_root, train_labels)
     out = {
         "task": cfg.task, "primary_metric": PRIMARY_METRIC[cfg.task],
         "select_score": _select_score(cfg, evals, manifest["select_on"]),
-        "evals": evals, "train_loss": result.training_loss, "train_seconds": train_seconds,
-        "train_features": len(train), "steps": trainer.state.global_step, "random_init": random_init,
-        "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+        "evals": evals, "train_loss": run.result.training_loss, "train_seconds": run.seconds,
+        "train_features": len(train), "steps": run.steps, "random_init": random_init, "precision": run.precision,
+        "train_samples_per_second": run.result.metrics.get("train_samples_per_second"),
     }
     if cfg.checkpoint == "best_dev":
         best = trainer.state.best_model_checkpoint
-        out["best_checkpoint_step"] = int(Path(best).name.split("-")[-1]) if best else trainer.state.global_step
+        out["best_checkpoint_step"] = checkpoint_step(best) if best else run.steps
     return out
 
 
