@@ -12,6 +12,7 @@ RESERVED_MODELS = ("teacher", "scratch")  # names the planner gives models of it
 
 def check(plan) -> None:
     """Every check of a config that needs more than its schema (one-line ConfigErrors naming the key)."""
+    check_tasks_root(plan)
     for t in plan.tracks:
         tr = plan.track(t)
         trained = bool(plan.students(t)) or "scratch" in tr
@@ -54,6 +55,22 @@ def check(plan) -> None:
         if speed and speed["task"] not in ft["tasks"]:
             raise ConfigError(f"tracks.{t}.speed.task {speed['task']!r} must be one of the track's finetune tasks")
         check_references(plan, t, names)
+
+
+def check_tasks_root(plan) -> None:
+    """A task that no generated benchmark, download or import provides must already be in tasks_root."""
+    from pathlib import Path
+
+    if plan.config["tasks_root"] == "generated":
+        return
+    sources = plan.config.get("task_sources", {})
+    tasks = {t for track in plan.tracks for t in plan.track(track)["finetune"]["tasks"]}
+    needed = sorted({n for t in tasks for n in ({"mlqa": ["mlqa", "squad"]}.get(t, [t]))})
+    for task in needed:
+        if task not in sources and not (Path(plan.tasks_root) / task).is_dir():
+            raise ConfigError(f"tasks_root {plan.tasks_root} has no task {task!r} ({Path(plan.tasks_root) / task} is "
+                              f"missing): add task_sources.{task} (a hub id or local files) or import it there with "
+                              f"`minilm-repro tasks import`")
 
 
 def positions(plan, t: str, model: str) -> tuple[int, str] | None:

@@ -120,7 +120,9 @@ def tracked_job(spec: JobSpec, cfg, work: Callable, final_metrics: Callable[[dic
     ``final/<key>``) and the whole result, then write the metrics file ``paths["metrics"]`` on rank 0."""
     from minilm_repro.atomic import write_json
     from minilm_repro.distributed import is_main_process
+    from minilm_repro.workdir import check_writable
 
+    check_writable(spec.paths["metrics"], "metrics file")  # before any work, not after it
     with open_run(spec.run, spec.stage, dataclasses.asdict(cfg)) as job:
         metrics = work(job)
         flat = final_metrics(metrics) if final_metrics else {

@@ -123,8 +123,9 @@ def load_task_configs(task: str, source: str | Path, *, config: str | None = Non
     if kind == "layout":
         return _load_layout(task, Path(source), config, split)
     if kind == "file":
-        read = readers.read_file(task, source, config=config)
-        return {c: datasets.DatasetDict({split or default_file_split(task): ds}) for c, ds in read.items()}
+        split = split or default_file_split(task)
+        read = readers.read_file(task, source, config=config, split=split)
+        return {c: datasets.DatasetDict({split: ds}) for c, ds in read.items()}
     if kind == "dir":
         return _load_directory(task, Path(source), config, split)
     asked = [_hub_config_name(task, config)] if config is not None else None
@@ -186,7 +187,7 @@ def _load_directory(task: str, directory: Path, config: str | None, split: str |
             continue
         if config is not None and file_config is not None and file_config != config:
             continue
-        for c, ds in readers.read_file(task, path, config=config).items():
+        for c, ds in readers.read_file(task, path, config=config, split=file_split).items():
             if (c, file_split) in found:
                 raise TaskSourceError(
                     f"{directory}: both {found[c, file_split][0]} and {path} hold {cli_task_name(task)} "

@@ -1,17 +1,21 @@
 # The job planner (minilm_repro/planner.py), where the config becomes jobs. A rule names its
 # outputs (patterns), takes its inputs and the stage's spec from its planned job (PLAN.inputs_of,
 # PLAN.spec_of), and runs `minilm-repro <stage> --spec <spec>`. No science here.
+import sys
 from pathlib import Path
 
-from minilm_repro.config import validate_workflow_config
+from minilm_repro.config import ConfigError, validate_workflow_config
 from minilm_repro.planner import BENCHMARK_DIR, RESULTS, Plan, as_json
 
-validate_workflow_config(
-    config,
-    Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
-    [str(f) for f in [*workflow.configfiles, *(workflow.overwrite_configfiles or [])]],
-)
-PLAN = Plan(config)
+try:
+    validate_workflow_config(
+        config,
+        Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml",
+        [str(f) for f in [*workflow.configfiles, *(workflow.overwrite_configfiles or [])]],
+    )
+    PLAN = Plan(config)
+except ConfigError as exc:  # the message is the last line, not a traceback below it
+    sys.exit(f"config error: {exc}")
 PROFILE = PLAN.profile
 THREADS = PLAN.threads
 TRACKING = PLAN.tracking
