@@ -4,20 +4,17 @@
   working directory, i.e. the workflow root).
 * One experiment per profile, created once before jobs start (``minilm-repro track init``):
   concurrent ``set_experiment`` calls race on SQLite.
-* One run per job (an interrupted job's rerun continues its unfinished run), tagged with stage, model, teacher, task, language, seed, grid point,
-  profile, config hash, git commit, host and device; params = the resolved stage config;
+* One run per job (an interrupted job's rerun continues its unfinished run), tagged with stage,
+  model, teacher, task, language, seed, grid point, profile, config hash, git commit, host and device; params = the resolved stage config;
   metrics = training curves and final scores.
-* A job's result (the dict its metrics file holds) is logged whole by :meth:`JobRun.log_result`:
-  numbers as metrics ``result/<path>``, other values as JSON tags ``result/<path>``, step
-  histories (lists of dicts with a ``step``) as metric histories ``history/<path>/<field>``.
-  :func:`job_records` turns the runs back into the same dicts, so the tables can be rebuilt
-  from MLflow alone (the latest finished run of each job counts).
+* A job's result (the dict its metrics file holds) is logged whole by :meth:`JobRun.log_result`
+  (encoded by :mod:`minilm_repro.records`); :func:`job_records` turns the runs back into the same
+  dicts, so the tables can be rebuilt from MLflow alone (the latest finished run of each job counts).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import socket
@@ -26,9 +23,16 @@ import time
 from pathlib import Path
 from typing import Iterator
 
+from minilm_repro.records import (
+    HISTORY_PREFIX,
+    RESULT_PREFIX,
+    decode_result,
+    encode_result,
+    flatten_params,
+    unflatten_params,
+)
+
 DEFAULT_STORE = "results/mlflow.db"
-RESULT_PREFIX = "result/"
-HISTORY_PREFIX = "history/"
 SCHEMA_TAG = "result_schema"  # present (value "1") on every run that logged its result
 TAG_KEYS = (
     "stage", "model", "teacher", "task", "language", "seed", "grid_point", "profile",
@@ -162,91 +166,6 @@ def init_experiment(profile: str) -> str:
             return exp.experiment_id
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = json.dumps(v) if isinstance(v, (list, tuple)) else str(v)
-    return out
-
-
-def encode_result(result: dict) -> tuple[dict[str, float], dict[str, list[tuple[int, float]]], dict[str, str]]:
-    """(final metrics, step histories, tags) carrying every field of a job's ``result`` dict.
-
-    Numbers become metrics ``result/<path>`` (path = nested keys joined by ``/``), lists of
-    dicts that all have a ``step`` become histories ``history/<path>/<field>`` (one point per
-    step), anything else (strings, booleans, None, other lists) a JSON tag ``result/<path>``.
-    """
-    metrics: dict[str, float] = {}
-    histories: dict[str, list[tuple[int, float]]] = {}
-    tags: dict[str, str] = {}
-
-    def walk(node, path: str) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if "/" in str(key) or not str(key):
-                    raise ValueError(f"result key {path + str(key)!r}: keys must be non-empty and contain no '/'")
-                walk(value, f"{path}{key}/")
-            return
-        key = path.rstrip("/")
-        if isinstance(node, (int, float)) and not isinstance(node, bool):
-            metrics[RESULT_PREFIX + key] = float(node)
-        elif isinstance(node, list) and node and all(isinstance(h, dict) and "step" in h for h in node):
-            for point in node:
-                for field, value in point.items():
-                    if field == "step":
-                        continue
-                    if not isinstance(value, (int, float)) or isinstance(value, bool):
-                        raise ValueError(f"result history {key!r}: field {field!r} is not a number ({value!r})")
-                    histories.setdefault(f"{HISTORY_PREFIX}{key}/{field}", []).append((int(point["step"]), float(value)))
-        else:
-            tags[RESULT_PREFIX + key] = json.dumps(node)
-
-    if {"tags", "config"} & set(result):
-        raise ValueError("a job result must not hold 'tags' or 'config': those are the run's own tags and params")
-    walk(result, "")
-    return metrics, histories, tags
-
-
-def _set_path(root: dict, path: str, value) -> None:
-    *parents, leaf = path.split("/")
-    node = root
-    for part in parents:
-        node = node.setdefault(part, {})
-    node[leaf] = value
-
-
-def decode_result(metrics: dict[str, float], histories: dict[str, list[tuple[int, float]]],
-                  tags: dict[str, str]) -> dict:
-    """The inverse of :func:`encode_result` (integers come back as floats)."""
-    result: dict = {}
-    for key, value in tags.items():
-        if key.startswith(RESULT_PREFIX):
-            _set_path(result, key[len(RESULT_PREFIX):], json.loads(value))
-    for key, value in metrics.items():
-        if key.startswith(RESULT_PREFIX):
-            _set_path(result, key[len(RESULT_PREFIX):], value)
-    lists: dict[str, dict[int, dict]] = {}
-    for key, points in histories.items():
-        path, field = key[len(HISTORY_PREFIX):].rsplit("/", 1)
-        by_step = lists.setdefault(path, {})
-        for step, value in points:
-            by_step.setdefault(step, {"step": step})[field] = value
-    for path, by_step in lists.items():
-        _set_path(result, path, [by_step[s] for s in sorted(by_step)])
-    return result
-
-
-def _unflatten(params: dict[str, str]) -> dict:
-    out: dict = {}
-    for key, value in params.items():
-        _set_path(out, key.replace(".", "/"), value)
-    return out
-
-
 class JobRun:
     """Handle of the active job run: log metrics during the job, then its result once."""
 
@@ -342,7 +261,7 @@ def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[J
     status = "FAILED"
     try:
         with _store(uri):
-            flat = _flatten(params)
+            flat = flatten_params(params)
             items = list(flat.items())
             for i in range(0, len(items), 90):  # log_params has a per-call limit of 100
                 _retry(mlflow.log_params, dict(items[i : i + 90]))
@@ -421,5 +340,5 @@ def job_records(profile: str, with_history: bool = False) -> list[dict]:
         result = decode_result(run.data.metrics, histories, run.data.tags)
         tags = {k: v for k, v in run.data.tags.items()
                 if not k.startswith(("mlflow.", RESULT_PREFIX)) and k != SCHEMA_TAG}
-        records.append({**result, "tags": tags, "config": _unflatten(run.data.params)})
+        records.append({**result, "tags": tags, "config": unflatten_params(run.data.params)})
     return records

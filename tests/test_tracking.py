@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from minilm_repro import tracking
+from minilm_repro import records, tracking
 
 JOB = r"""
 import json, sys
-from minilm_repro import tracking
+from minilm_repro import records, tracking
 i = int(sys.argv[1])
 tags = {"model": f"m{i}", "task": "mnli", "track": "mono", "seed": i}
 with tracking.job_run("conc", f"job{i}", tags, {"lr": 1e-3 * i, "nested": {"epochs": 2}}) as job:
@@ -66,15 +66,15 @@ def test_result_encoding_round_trip():
               "evals": {"l0__test": {"scores": {"accuracy": 50.25}, "language": "l0", "split": "test"}},
               "answer_languages": ["en", "de"],
               "history": [{"step": 10, "loss": 2.5, "loss_value": 1.0}, {"step": 20, "loss": 2.0, "loss_value": 0.75}]}
-    metrics, histories, tags = tracking.encode_result(result)
+    metrics, histories, tags = records.encode_result(result)
     assert metrics["result/evals/l0__test/scores/accuracy"] == 50.25
     assert histories["history/history/loss_value"] == [(10, 1.0), (20, 0.75)]
     assert tags["result/resumed"] == "false" and tags["result/evals/l0__test/language"] == '"l0"'
-    assert tracking.decode_result(metrics, histories, tags) == {**result, "steps": 300.0}
+    assert records.decode_result(metrics, histories, tags) == {**result, "steps": 300.0}
     with pytest.raises(ValueError, match="contain no '/'"):
-        tracking.encode_result({"evals": {"a/b": 1.0}})
+        records.encode_result({"evals": {"a/b": 1.0}})
     with pytest.raises(ValueError, match="must not hold 'tags'"):
-        tracking.encode_result({"tags": {}})
+        records.encode_result({"tags": {}})
 
 
 def test_failed_job_is_marked_failed():
@@ -91,7 +91,7 @@ def test_failed_job_is_marked_failed():
 
 KILLED = r"""
 import os
-from minilm_repro import tracking
+from minilm_repro import records, tracking
 with tracking.job_run("resume", "distill/ta", {"stage": "distill", "model": "ta", "config_hash": "h1"}, {"a": 1}) as job:
     job.log_metrics({"loss": 3.0}, step=1)
     os._exit(9)  # killed: the run is never ended
