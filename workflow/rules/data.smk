@@ -28,19 +28,19 @@ for _job in PLAN.jobs.values():
                 _job.rule
             localrule: True
             output:
-                _job.paths["done"],
+                done=_job.paths["done"],
             params:
                 task=PLAN.setting_of(_job.rule, "task"),
                 hub_id=PLAN.setting_of(_job.rule, "hub_id"),
                 revision=PLAN.setting_of(_job.rule, "revision"),
-                root=_job.paths["out"],
+                root=folder_of("done"),
             log:
                 f"{RESULTS}/logs/{_job.rule}.log",
             benchmark:
                 f"{RESULTS}/benchmarks/{_job.rule}.tsv"
             shell:
                 "minilm-repro tasks download {params.task} --hub-id {params.hub_id} --revision {params.revision}"
-                " --out {params.root} > {log} 2>&1 && touch {output}"
+                " --out {params.root} > {log} 2>&1 && touch {output.done}"
 
     else:
 
@@ -52,16 +52,16 @@ for _job in PLAN.jobs.values():
             input:
                 unpack(PLAN.inputs_of(_job.rule)),
             output:
-                _job.paths["done"],
+                done=_job.paths["done"],
             params:
                 task=PLAN.setting_of(_job.rule, "task"),
                 source=PLAN.setting_of(_job.rule, "path"),
                 split=PLAN.split_option_of(_job.rule),
-                root=_job.paths["out"],
+                root=folder_of("done"),
             log:
                 f"{RESULTS}/logs/{_job.rule}.log",
             benchmark:
                 f"{RESULTS}/benchmarks/{_job.rule}.tsv"
             shell:
                 "minilm-repro tasks import {params.task} --source {params.source:q} --out {params.root}"
-                " {params.split} > {log} 2>&1 && touch {output}"
+                " {params.split} > {log} 2>&1 && touch {output.done}"
