@@ -201,6 +201,13 @@ class Plan:
             if "hub_id" in src:
                 self._add(f"download_{task}", {}, "tasks-download", {**src, "task": name}, {},
                           {"out": self.tasks_root, "done": self.task_marker(task)})
+            elif "url" in src:  # the authors' release archive: fetched and unpacked, then imported
+                release = f"resources/releases/{task}"
+                self._add(f"fetch_{task}_release", {}, "fetch-release", {k: src[k] for k in ("url", "sha256") if k in src},
+                          {}, {"out": release, "done": f"{release}/RELEASE.json"})
+                self._add(f"import_{task}", {}, "tasks-import", {"path": f"{release}/files", "task": name},
+                          {"release": f"{release}/RELEASE.json"},
+                          {"out": self.tasks_root, "done": self.task_marker(task)})
             else:  # local files in their distributed format (tasks import; optionally a dev set split by document)
                 self._add(f"import_{task}", {}, "tasks-import", {**src, "task": name},
                           {"source": _task_source_files(src["path"])},

@@ -17,7 +17,24 @@ if "benchmark" in config:
 
 
 for _job in PLAN.jobs.values():
-    if not _job.rule.startswith(("download_", "import_")) or _job.stage not in ("tasks-download", "tasks-import"):
+    if _job.stage == "fetch-release":
+
+        rule:
+            name:
+                _job.rule
+            localrule: True
+            output:
+                release=_job.paths["done"],
+            params:
+                spec=PLAN.spec_of(_job.rule),
+            log:
+                f"{RESULTS}/logs/{_job.rule}.log",
+            benchmark:
+                f"{RESULTS}/benchmarks/{_job.rule}.tsv"
+            shell:
+                "minilm-repro fetch-release --spec {params.spec:q} > {log} 2>&1"
+
+    if _job.stage not in ("tasks-download", "tasks-import"):
         continue
 
     if _job.stage == "tasks-download":
