@@ -18,10 +18,10 @@ Text comes only from the **train** split of each English task (``SOURCES``):
   ``group_words`` words, so that blocks fill up instead of holding one sentence each.
 
 **Exclusion**: every text of every other split under the root (validation, test: of every task,
-any language) is searched for, case- and whitespace-insensitively, as a substring of every
-document; the sentences an occurrence overlaps are removed and the document is cut there (its
-remaining pieces become separate documents; pieces under ``min_piece_words`` words are
-dropped). Afterwards no evaluation text occurs in any document (checked, see :func:`leaks`).
+any language) of at least ``MIN_EVAL_WORDS`` (3) words is searched for, case- and
+whitespace-insensitively, as a substring of every document; the sentences an occurrence
+overlaps are removed and the document is cut there (its remaining pieces become separate
+documents; pieces under ``min_piece_words`` words are dropped). Afterwards no evaluation text occurs in any document (checked, see :func:`leaks`).
 
 Documents are then put in a stable pseudo-random order (sha256 of their text) so that sources
 mix, and ``max_words`` (if given) keeps the first documents up to that many words. The output
@@ -98,8 +98,12 @@ def _train_rows(root: Path, task: str):
     return layout.load_split(root, task, layout.DEFAULT_CONFIG, "train") if path.is_file() else None
 
 
-def evaluation_texts(root: str | Path) -> list[str]:
-    """Every text (match form, distinct, sorted) of every split except ``train`` of every task under ``root``."""
+MIN_EVAL_WORDS = 3  # evaluation texts of one or two words ("bad .", "...") are phrases, not documents
+
+
+def evaluation_texts(root: str | Path, min_words: int = MIN_EVAL_WORDS) -> list[str]:
+    """Every text (match form, distinct, sorted) of every split except ``train`` of every task under
+    ``root`` that has at least ``min_words`` whitespace-separated words."""
     root = Path(root)
     texts: set[str] = set()
     for task_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
@@ -113,7 +117,7 @@ def evaluation_texts(root: str | Path) -> list[str]:
                     continue
                 ds = layout.load_split(root, task, config_dir.name, split_file.stem)
                 for column in columns:
-                    texts.update(t for t in map(match_form, ds[column]) if t)
+                    texts.update(t for t in map(match_form, ds[column]) if len(t.split(" ")) >= min_words)
     return sorted(texts)
 
 
@@ -326,8 +330,8 @@ def build_real_corpus(tasks_root: str | Path, out_dir: str | Path, *, max_words:
         "words_before_exclusion": words_before, "max_words": max_words, "group_words": group_words,
         "exclusion": {"evaluation_texts": len(eval_texts), "texts_found_in_corpus": matched_texts,
                       "documents_cut": len(hits), "sentences_removed": removed_sentences,
-                      "rule": "every non-train text of every task under the root, case/whitespace-insensitive "
-                              "substring; overlapped sentences removed, document cut there"},
+                      "rule": f"every non-train text of >= {MIN_EVAL_WORDS} words of every task under the root, "
+                              "case/whitespace-insensitive substring; overlapped sentences removed, document cut there"},
     }
     (out / "CORPUS.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
