@@ -279,6 +279,68 @@ def finetune_one(args, model_dir: Path, model_name: str, task: str, seed: int, f
     return res
 
 
+def probe_one(args, model_dir: Path, model_name: str, task: str, ft_root: Path, out: Path, rec: Recorder) -> dict:
+    """Linear probe: frozen model, mean-pooled last hidden states of the (pair) input, logistic
+    regression (STS-B: ridge) fitted on the capped train split, scored on dev (primary metric, %)."""
+    import numpy as np
+    import torch
+    from transformers import AutoModel
+
+    from minilm_repro.data.features import TEXT_COLUMNS
+    from minilm_repro.data.layout import load_split
+    from minilm_repro.finetune.plan import PRIMARY_METRIC
+    from minilm_repro.metrics import classification_scores
+    from minilm_repro.training import load_tokenizer
+
+    key = f"probe-{model_name}-{task}-{_short_hash(f'{model_dir}-{ft_root.name}-{args.max_length}')}"
+    cache = out / "results" / f"{key}.json"
+    if cache.is_file():
+        res = json.loads(cache.read_text())
+        rec.data.setdefault("probe", {}).setdefault(model_name, {})[task] = res
+        rec.stage(f"probe {model_name} {task}", res["seconds"], True, score=round(res["score"], 2))
+        return res
+    start, cpu = time.time(), time.process_time()
+    tok = load_tokenizer(model_dir)
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+
+    def encode(ds):
+        cols = TEXT_COLUMNS[task]
+        feats = []
+        with torch.no_grad():
+            for i in range(0, len(ds), 64):
+                batch = ds[i:i + 64]
+                enc = tok(*[batch[c] for c in cols], truncation=True, max_length=args.max_length, padding=True,
+                          return_tensors="pt")
+                hidden = model(**enc).last_hidden_state
+                mask = enc["attention_mask"].unsqueeze(-1).float()
+                feats.append(((hidden * mask).sum(1) / mask.sum(1)).numpy())
+        return np.concatenate(feats)
+
+    train = load_split(ft_root, task, "default", "train")
+    dev = load_split(ft_root, task, "default", "validation")
+    x_train, x_dev = encode(train), encode(dev)
+    mu, sd = x_train.mean(0), x_train.std(0) + 1e-6
+    x_train, x_dev = (x_train - mu) / sd, (x_dev - mu) / sd
+    y_train, y_dev = np.array(train["label"]), np.array(dev["label"])
+    if task == "stsb":
+        from sklearn.linear_model import Ridge
+
+        pred = Ridge(alpha=10.0).fit(x_train, y_train).predict(x_dev)
+    else:
+        from sklearn.linear_model import LogisticRegression
+
+        pred = LogisticRegression(max_iter=3000, C=0.1).fit(x_train, y_train).predict(x_dev)
+    scores = classification_scores(task, pred, y_dev)
+    res = {"score": scores[PRIMARY_METRIC[task]], "scores": scores, "seconds": time.time() - start,
+           "cpu_seconds": time.process_time() - cpu}
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(res, indent=2, sort_keys=True) + "\n")
+    rec.data.setdefault("probe", {}).setdefault(model_name, {})[task] = res
+    CPU["seconds"] = res["cpu_seconds"]
+    rec.stage(f"probe {model_name} {task}", res["seconds"], False, score=round(res["score"], 2))
+    return res
+
+
 # --------------------------------------------------------------------------- summary
 
 
@@ -355,6 +417,9 @@ def main(argv=None) -> int:
     p.add_argument("--qa-length", type=int, default=384)
     p.add_argument("--qa-stride", type=int, default=128)
     p.add_argument("--ft", action="append", default=[], help="task:lr:epochs, overrides the defaults (repeatable)")
+    p.add_argument("--probe", action="store_true",
+                   help="also score every model by a linear probe on frozen mean-pooled features (GLUE tasks; seconds)")
+    p.add_argument("--no-finetune", action="store_true", help="probe only (implies --probe); selection by probe score")
     args = p.parse_args(argv)
 
     overrides, args.ft = args.ft, {t: FT_DEFAULTS[t] for t in REAL_TASKS}
@@ -381,16 +446,20 @@ def main(argv=None) -> int:
     corpus = prepare_blocks(args.out, tasks_root, args.teacher, args.corpus_words, args.seq_len, rec) if specs else None
     ft_root = finetune_root(args.out, tasks_root, args.tasks, args.train_cap)
     feats = {t: features(args.out, ft_root, t, args.teacher, args.max_length, args.qa_length, args.qa_stride)
-             for t in args.tasks}
+             for t in args.tasks} if not args.no_finetune else {}
     if "squad_v2" in args.tasks:
         rec.data["squad_v2_no_answer_f1"] = no_answer_baseline(ft_root)
         print(json.dumps({"squad_v2_no_answer_f1": round(rec.data["squad_v2_no_answer_f1"], 2)}), flush=True)
 
+    args.probe = args.probe or args.no_finetune
+    probe_tasks = [t for t in args.tasks if t != "squad_v2"]
     first, rest = args.seeds[0], args.seeds[1:]
     chosen: dict[str, str] = {}  # label -> the model name whose scores count
     dirs: dict[str, Path] = {"teacher": args.teacher}
     if not args.no_teacher:
-        for seed in args.seeds:
+        for t in probe_tasks if args.probe else []:
+            probe_one(args, args.teacher, "teacher", t, ft_root, args.out, rec)
+        for seed in args.seeds if not args.no_finetune else []:
             for t in args.tasks:
                 finetune_one(args, args.teacher, "teacher", t, seed, feats[t], ft_root, args.out, rec)
         chosen["teacher"] = "teacher"
@@ -401,8 +470,11 @@ def main(argv=None) -> int:
         for lr in grid:
             name = f"{spec['name']}@{_fmt_lr(lr)}"
             model_dir = build_model(args, spec, lr, dirs[spec["teacher"]], corpus, args.out, rec)
-            scores = [finetune_one(args, model_dir, name, t, first, feats[t], ft_root, args.out, rec)["score"]
-                      for t in args.tasks]
+            probes = [probe_one(args, model_dir, name, t, ft_root, args.out, rec)["score"]
+                      for t in (probe_tasks if args.probe else [])]
+            scores = probes if args.no_finetune else \
+                [finetune_one(args, model_dir, name, t, first, feats[t], ft_root, args.out, rec)["score"]
+                 for t in args.tasks]
             tried[lr] = (statistics.mean(scores), model_dir, name)
         best = max(tried, key=lambda lr: tried[lr][0])
         _, model_dir, name = tried[best]
@@ -411,7 +483,7 @@ def main(argv=None) -> int:
         print(json.dumps({"selected": spec["name"], **selection[spec["name"]]}), flush=True)
         dirs[spec["name"]] = model_dir
         chosen[spec["name"]] = name
-        for seed in rest:
+        for seed in rest if not args.no_finetune else []:
             for t in args.tasks:
                 finetune_one(args, model_dir, name, t, seed, feats[t], ft_root, args.out, rec)
     rec.data["selection"] = selection
@@ -425,6 +497,12 @@ def main(argv=None) -> int:
             margins[f"{st} - {sc}"] = {c: table[st][c]["mean"] - table[sc][c]["mean"]
                                        for c in table[st] if c in table[sc]}
     rec.data["margins"] = margins
+    if args.probe:
+        probe = rec.data.get("probe", {})
+        rec.data["probe_summary"] = {label: {t: probe[name][t]["score"] for t in probe_tasks if t in probe.get(name, {})}
+                                     for label, name in chosen.items()}
+        print("linear probe (dev, %): " + json.dumps({k: {t: round(v, 1) for t, v in row.items()}
+                                                     for k, row in rec.data["probe_summary"].items()}))
     rec.save()
     print_table(table, args.tasks)
     for k, v in margins.items():
