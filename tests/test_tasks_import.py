@@ -126,6 +126,9 @@ def test_distributed_splits_are_kept(imported):
 def test_xnli_and_mlqa(tmp_path):
     res = import_task("xnli", REALDATA / "xnli", tmp_path)
     assert res.splits == {"de": {"validation": 250, "test": 5010}}
+    assert import_task("xnli", REALDATA / "xnli", tmp_path / "de", config="de").splits == res.splits
+    with pytest.raises(ValueError, match=r"has no xnli files for config 'fr'"):
+        import_task("xnli", REALDATA / "xnli", tmp_path / "fr", config="fr")
     res = import_task("mlqa", REALDATA / "mlqa", tmp_path)
     assert res.splits == {"de.de": {"validation": 512}}
     assert len(layout.load_split(tmp_path, "mlqa", "de.de", "validation")) == 512

@@ -70,8 +70,9 @@ def unit_hash(key: str) -> float:
 # --------------------------------------------------------------------------- finding the files
 
 
-def _source_files(task: str, source: Path) -> list[tuple[Path, str]]:
-    """(file, split) pairs of ``source``, a file (split ``validation``; MNLI matched) or a folder."""
+def _source_files(task: str, source: Path, config: str | None = None) -> list[tuple[Path, str]]:
+    """(file, split) pairs of ``source``, a file (split ``validation``; MNLI matched) or a folder
+    (its files whose name gives a split; with ``config``, not those whose name gives another config)."""
     if not source.exists():
         raise FileNotFoundError(f"source {source} does not exist; give the task's file or folder "
                                 f"(e.g. glue_data/QNLI/, dev-v2.0.json)")
@@ -83,17 +84,17 @@ def _source_files(task: str, source: Path) -> list[tuple[Path, str]]:
         split = readers.split_from_filename(task, source) if task != "mlqa" else (readers.mlqa_file_info(source) or (None,))[0]
         return [(source, split or tasks.default_file_split(task))]
     found = []
-    candidates = tasks._candidate_files(task, source)
-    for path in candidates:
-        split, _ = tasks._file_split_and_config(task, path)
-        if split is not None:
+    for path in tasks._candidate_files(task, source):
+        split, file_config = tasks._file_split_and_config(task, path)
+        if split is not None and (config is None or file_config is None or file_config == config):
             found.append((path, split))
     if not found:
         if task in GLUE_TASKS:
             looked = _GLUE_FILES
         else:
             looked = tasks._EXPECTED_NAMES[task]
-        raise TaskImportError(f"folder {source} has no {tasks.cli_task_name(task)} files: looked for {looked}; "
+        which = f" for config {config!r}" if config else ""
+        raise TaskImportError(f"folder {source} has no {tasks.cli_task_name(task)} files{which}: looked for {looked}; "
                            f"point --source at the task's own folder (e.g. glue_data/QNLI)")
     return found
 
@@ -226,7 +227,9 @@ def import_task(task: str, source: str | Path, out_root: str | Path, *, config: 
     """
     task = tasks.resolve_task(task)
     source = Path(source)
-    files = _source_files(task, source)
+    if config is not None and task == "mlqa":
+        config = readers.mlqa_config(config, where="--config")
+    files = _source_files(task, source, config)
     by_split: dict[tuple[str, str], list[tuple[Path, datasets.Dataset]]] = {}
     for path, split in files:
         for cfg_name, ds in _read(task, path, config).items():
