@@ -1,8 +1,12 @@
-"""``minilm-repro tasks show|download``: inspect a task from any source, or fetch a hub task into the layout.
+"""``minilm-repro tasks show|download|import|build-corpus``: inspect a task from any source, fetch a hub
+task or import local files into the canonical layout, build an English corpus from imported tasks.
 
     minilm-repro tasks show glue/qnli --source path/to/QNLI/dev.tsv --json
     minilm-repro tasks show xnli --source resources/tasks --config de
     minilm-repro tasks download glue/rte --hub-id nyu-mll/glue --revision main --out resources/tasks
+    minilm-repro tasks import glue/qnli --source glue_data/QNLI --out resources/tasks --split-dev 0.3
+    minilm-repro tasks import squad_v2 --source squad2/ --out resources/tasks --split-dev 0.3
+    minilm-repro tasks build-corpus --tasks-root resources/tasks --out resources/corpus-en
 
 Bad input (unreadable file, unknown task/config/split, unreachable hub) prints ``error: ...`` on
 stderr and exits with status 2.
@@ -18,10 +22,11 @@ TASK_HELP = "glue/<cola|sst2|mrpc|stsb|qqp|mnli|qnli|rte>, squad_v2, squad, xnli
 
 
 def _user_errors() -> tuple[type[Exception], ...]:
+    from minilm_repro.data.importing import TaskImportError
     from minilm_repro.data.readers import TaskFormatError
     from minilm_repro.data.tasks import HubUnavailableError, TaskSourceError
 
-    return TaskFormatError, TaskSourceError, HubUnavailableError, FileNotFoundError
+    return TaskFormatError, TaskSourceError, HubUnavailableError, FileNotFoundError, TaskImportError
 
 
 def _describe(spec: dict) -> str:
@@ -74,6 +79,42 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import(args: argparse.Namespace) -> int:
+    import datasets
+
+    from minilm_repro.data.importing import import_task
+
+    datasets.disable_progress_bars()
+    try:
+        res = import_task(args.task, args.source, args.out, config=args.config, split_dev=args.split_dev)
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"task": args.task, "source": str(args.source), "out": str(args.out), "splits": res.splits,
+                      "source_json": [str(p) for p in res.source_json]}))
+    return 0
+
+
+def _build_corpus(args: argparse.Namespace) -> int:
+    import datasets
+
+    from minilm_repro.data.realcorpus import build_real_corpus
+
+    datasets.disable_progress_bars()
+    try:
+        record = build_real_corpus(args.tasks_root, args.out, max_words=args.max_words, group_words=args.group_words)
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"corpus {args.out}/en.txt: {record['words']} words, {record['documents']} documents, sha256 {record['sha256']}")
+    for source, counts in sorted(record["by_source"].items()):
+        print(f"  {source}: {counts['words']} words, {counts['documents']} documents")
+    ex = record["exclusion"]
+    print(f"  excluded: {ex['evaluation_texts']} evaluation texts searched, {ex['texts_found_in_corpus']} found; "
+          f"{ex['sentences_removed']} sentences removed from {ex['documents_cut']} documents")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("tasks", help="show a task from any source, or download a hub task into the canonical layout")
     sub = p.add_subparsers(dest="tasks_command", required=True, metavar="<command>")
@@ -97,3 +138,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     dl.add_argument("--config", action="append",
                     help="only this config (repeatable): XNLI language or MLQA pair; default every config")
     dl.set_defaults(func=_download)
+
+    imp = sub.add_parser("import", help="local task files -> <out>/<task>/<config>/<split>.parquet (+ SOURCE.json)")
+    imp.add_argument("task", help=TASK_HELP)
+    imp.add_argument("--source", required=True,
+                     help="a distributed file or a folder of them: glue_data/<Task>/ (train.tsv, dev.tsv, ...), "
+                          "SQuAD 1.1/2.0 or MLQA .json (several dev slices are merged, duplicates dropped), XNLI .tsv")
+    imp.add_argument("--out", required=True, help="root of the canonical layout")
+    imp.add_argument("--config", help="only this config: XNLI language (de) or MLQA pair (de.de)")
+    imp.add_argument("--split-dev", type=float, metavar="FRACTION",
+                     help="only a dev set exists: split it by document into train and validation, FRACTION of the "
+                          "documents (by a stable sha256 of their key) to validation; recorded in SOURCE.json")
+    imp.set_defaults(func=_import)
+
+    bc = sub.add_parser("build-corpus", help="English pretraining text from imported tasks' train splits, "
+                                             "without any validation/test text")
+    bc.add_argument("--tasks-root", required=True, help="layout root written by `tasks import`")
+    bc.add_argument("--out", required=True, help="folder for en.txt and CORPUS.json")
+    bc.add_argument("--max-words", type=int, help="keep documents up to this many words (default all)")
+    bc.add_argument("--group-words", type=int, default=256, help="words per document of gathered short texts")
+    bc.set_defaults(func=_build_corpus)
