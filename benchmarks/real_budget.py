@@ -170,7 +170,7 @@ def finetune_root(out: Path, tasks_root: Path, tasks: list[str], train_cap: int)
 def prepare_blocks(out: Path, tasks_root: Path, teacher: Path, words: int, seq_len: int, rec: Recorder) -> Path:
     from minilm_repro.data.corpus import CorpusConfig, corpus_stats, prepare_corpus
     from minilm_repro.data.realcorpus import build_real_corpus
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     text_dir = out / f"corpus-text-w{words or 'all'}"
     if not (text_dir / "CORPUS.json").is_file():
@@ -191,7 +191,7 @@ def prepare_blocks(out: Path, tasks_root: Path, teacher: Path, words: int, seq_l
 
 def features(out: Path, ft_root: Path, task: str, teacher: Path, max_length: int, qa_length: int, qa_stride: int) -> Path:
     from minilm_repro.finetune.features import FeaturesConfig, tokenize_task
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     qa = task == "squad_v2"
     length, stride = (qa_length, qa_stride) if qa else (max_length, min(64, max_length // 2))
@@ -290,7 +290,7 @@ def probe_one(args, model_dir: Path, model_name: str, task: str, ft_root: Path, 
     from minilm_repro.data.layout import load_split
     from minilm_repro.finetune.plan import PRIMARY_METRIC
     from minilm_repro.metrics import classification_scores
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     key = f"probe-{model_name}-{task}-{_short_hash(f'{model_dir}-{ft_root.name}-{args.max_length}')}"
     cache = out / "results" / f"{key}.json"

@@ -99,7 +99,7 @@ def test_word_budget(tasks_root, corpus, tmp_path):
 @pytest.mark.skipif(not TEACHER.is_dir(), reason="teacher model not found")
 def test_prepare_corpus_packs_it(corpus, tmp_path):
     from minilm_repro.data.corpus import CorpusConfig, corpus_stats, prepare_corpus
-    from minilm_repro.training import load_tokenizer
+    from minilm_repro.model_io import load_tokenizer
 
     out, record = corpus
     stats = prepare_corpus([out / "en.txt"], load_tokenizer(TEACHER), CorpusConfig(max_seq_len=128), tmp_path / "blocks")

@@ -41,6 +41,7 @@ from pathlib import Path
 import datasets
 
 from minilm_repro.data import layout, readers, tasks
+from minilm_repro.data.corpus import file_sha256
 from minilm_repro.data.features import FEATURES, GLUE_TASKS, QA_TASKS, SPLITS, TEXT_COLUMNS
 
 SOURCE_FILE = "SOURCE.json"
@@ -51,15 +52,6 @@ _GLUE_FILES = "train.tsv, dev.tsv, test.tsv (MNLI: train.tsv, dev_matched.tsv, d
 
 class TaskImportError(ValueError):
     """A source that cannot be imported as asked (one line naming the fix)."""
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file's bytes (read 1 MiB at a time)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def unit_hash(key: str) -> float:
