@@ -26,7 +26,7 @@ WORK = "work"  # checkpoints: not Snakemake outputs, so a killed job resumes
 BENCHMARK_DIR = f"{RESULTS}/benchmark"
 GLUE = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte")
 # fine-tuning settings that are the finetune stage's (the others are the features stage's, or the grid)
-FT_FEATURES_KEYS = ("languages", "max_length", "doc_stride")
+FT_FEATURES_KEYS = ("languages", "max_length", "doc_stride", "max_train_examples")
 FT_GRID_KEYS = ("lr", "epochs", "seeds")
 
 
@@ -133,7 +133,7 @@ class Plan:
         out = {"task": task, "languages": s.get("languages", self.config["languages"]),
                "train_language": self.config["train_language"],
                "cross_language": self.config["finetune"].get("cross_language", False)}
-        out.update({k: s[k] for k in ("max_length", "doc_stride") if k in s})
+        out.update({k: s[k] for k in ("max_length", "doc_stride", "max_train_examples") if k in s})
         out.setdefault("max_length", _default(FeaturesConfig, "max_length"))
         return out
 
@@ -168,6 +168,16 @@ class Plan:
         def option(wildcards):
             fraction = self.job(rule, wildcards).settings.get("split_dev")
             return "" if fraction is None else f"--split-dev {fraction}"
+        return option
+
+    def path_of(self, rule: str, key: str):
+        return lambda wildcards: self.job(rule, wildcards).paths[key]
+
+    def option_of(self, rule: str, key: str, flag: str):
+        """``--flag VALUE`` of a job's setting ``key`` ("" when the setting is not given)."""
+        def option(wildcards):
+            value = self.job(rule, wildcards).settings.get(key)
+            return "" if value is None else f"{flag} {value}"
         return option
 
     def wildcard_values(self, rule: str, wildcard: str) -> str:
@@ -229,6 +239,9 @@ class Plan:
         if "hub" in text:
             files = [f"resources/corpus/{t}/{lang}.txt" for lang in text["hub"]["languages"]]
             return files, files, None
+        if "from_tasks" in text:  # the imported tasks' train text, their evaluation text excluded
+            files = [f"resources/corpus/{t}/en.txt"]
+            return files, files, None
         files, names = [], []
         for name, src in text["sources"].items():
             got = src["files"] if "files" in src else [f"resources/corpus/{t}/{name}/{lang}.txt"
@@ -287,6 +300,10 @@ class Plan:
             for lang in text["hub"]["languages"]:
                 self._add("fetch_corpus", {**w, "lang": lang}, "fetch-corpus", text["hub"], {},
                           {"lang": lang, "out": f"resources/corpus/{t}/{lang}.txt"})
+        if "from_tasks" in text:
+            self._add("build_corpus", w, "tasks-build-corpus", text["from_tasks"],
+                      {"tasks": [self.task_marker(n) for n in self.config.get("task_sources", {})]},
+                      {"tasks_root": self.tasks_root, "out": f"resources/corpus/{t}/en.txt"})
         for name, src in text.get("sources", {}).items():
             for lang in src.get("hub", {}).get("languages", []):
                 self._add("fetch_corpus_source", {**w, "source": name, "lang": lang}, "fetch-corpus", src["hub"], {},

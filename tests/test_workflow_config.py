@@ -24,16 +24,19 @@ def test_shipped_config_is_valid(path):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_dry_run_lists_the_whole_dag(path, tmp_path):
-    res = _snakemake("-s", str(REPO / "Snakefile"), "--configfile", str(path), "--directory", str(tmp_path))
+    # paths in a config are relative to the working directory: ../shared is the data beside the checkout
+    (tmp_path / "shared").symlink_to(REPO.parent / "shared")
+    res = _snakemake("-s", str(REPO / "Snakefile"), "--configfile", str(path), "--directory", str(tmp_path / "wd"))
     assert res.returncode == 0, res.stderr[-3000:]
     out = res.stdout + res.stderr
-    for rule in ("tokenizer", "prepare_corpus", "distill", "tokenize_task", "finetune", "tables", "track_init"):
-        assert f"rule {rule}:" in out or f"{rule} " in out, f"{rule} missing from the {path.stem} DAG"
     cfg = yaml.safe_load(path.read_text())
-    if any("pretrain" in t["teacher"] for t in cfg["tracks"].values()):
-        assert "pretrain_teacher" in out
-    else:
-        assert "fetch_teacher" in out
+    trains = any("teacher" in t for t in cfg["tracks"].values())
+    rules = ("tokenizer", "prepare_corpus", "distill") if trains else ("fetch_external", "describe_external")
+    for rule in (*rules, "tokenize_task", "finetune", "tables", "track_init"):
+        assert f"rule {rule}:" in out or f"{rule} " in out, f"{rule} missing from the {path.stem} DAG"
+    teachers = [t["teacher"] for t in cfg["tracks"].values() if "teacher" in t]
+    for kind, rule in (("pretrain", "pretrain_teacher"), ("hub", "fetch_teacher"), ("path", "import_teacher")):
+        assert (rule in out) == any(kind in t for t in teachers), (path.stem, rule)
 
 
 def test_misspelt_key_names_key_and_file(tmp_path):

@@ -28,6 +28,9 @@ class FeaturesConfig:
     doc_stride: int = 64  # must stay below max_length (window overlap, in tokens)
     cross_language: bool = False
     num_proc: int = 1
+    # a smaller training set: this many examples, drawn with a fixed seed (the real-data CPU profile;
+    # None = every training example, the paper's protocol); stated in the manifest
+    max_train_examples: int | None = None
 
 
 def eval_dir_name(ref: DataRef) -> str:
@@ -57,6 +60,10 @@ def tokenize_task(cfg: FeaturesConfig, tokenizer, tasks_root: str | Path, out_di
                 "tokenizer": tokenizer.name_or_path, "train": dataclasses.asdict(plan.train), "evals": [],
                 "select_on": [eval_dir_name(r) for r in plan.select_on]}
     train_raw = load_split(tasks_root, plan.train.task, plan.train.config, plan.train.split)
+    if cfg.max_train_examples is not None and cfg.max_train_examples < len(train_raw):
+        train_raw = train_raw.shuffle(seed=0, keep_in_memory=True).select(range(cfg.max_train_examples),
+                                                                           keep_in_memory=True)
+        manifest["train_subset"] = {"examples": cfg.max_train_examples, "rule": "datasets shuffle(seed=0), first N"}
     if is_qa(cfg.task):
         train = train_raw.map(qa.prepare_train_features, batched=True, remove_columns=train_raw.column_names,
                               fn_kwargs=dict(tokenizer=tokenizer, max_length=cfg.max_length, doc_stride=cfg.doc_stride),

@@ -21,6 +21,8 @@ rule fetch_corpus:
     localrule: True
     output:
         "resources/corpus/{track}/{lang}.txt",
+    wildcard_constraints:
+        track=PLAN.wildcard_values("fetch_corpus", "track"),
     params:
         spec=PLAN.spec_of("fetch_corpus"),
     log:
@@ -35,6 +37,8 @@ rule fetch_corpus_source:
     localrule: True
     output:
         "resources/corpus/{track}/{source}/{lang}.txt",
+    wildcard_constraints:
+        track=PLAN.wildcard_values("fetch_corpus_source", "track"),
     params:
         spec=PLAN.spec_of("fetch_corpus_source"),
     log:
@@ -43,6 +47,27 @@ rule fetch_corpus_source:
         f"{RESULTS}/benchmarks/{{track}}/fetch_corpus_{{source}}_{{lang}}.tsv"
     shell:
         "minilm-repro fetch-corpus --spec {params.spec:q} > {log} 2>&1"
+
+
+# English text from the imported tasks' train splits, every evaluation text excluded (real-cpu profile)
+rule build_corpus:
+    localrule: True
+    input:
+        unpack(PLAN.inputs_of("build_corpus")),
+    output:
+        text="resources/corpus/{track}/en.txt",
+    wildcard_constraints:
+        track=PLAN.wildcard_values("build_corpus", "track"),
+    params:
+        root=PLAN.path_of("build_corpus", "tasks_root"),
+        out=folder_of("text"),
+        max_words=PLAN.option_of("build_corpus", "max_words", "--max-words"),
+    log:
+        f"{RESULTS}/logs/{{track}}/build_corpus.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{track}}/build_corpus.tsv"
+    shell:
+        "minilm-repro tasks build-corpus --tasks-root {params.root} --out {params.out} {params.max_words} > {log} 2>&1"
 
 
 rule prepare_corpus:
