@@ -51,6 +51,18 @@ def job_stats(out: str) -> dict[str, int]:
     return counts
 
 
+def dry_run_of_a_change(work: Path, configfile: Path, tmp_path: Path, change) -> tuple[dict[str, int], str]:
+    """({rule: jobs}, output) of a dry run after ``change(config)``, in the finished run's directory."""
+    cfg = yaml.safe_load(configfile.read_text())
+    change(cfg)
+    changed = tmp_path / "changed.yaml"
+    changed.write_text(yaml.safe_dump(cfg))
+    res = snakemake(work, changed, "-n", "--quiet", "rules")
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-2000:]
+    return job_stats(out), out
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("dag")
@@ -120,14 +132,8 @@ def test_rerun_is_a_noop_and_hyperparameter_change_is_local(smoke_run, tmp_path)
     work, configfile = smoke_run
     res = snakemake(work, configfile, "-n")
     assert res.returncode == 0 and "Nothing to be done" in res.stdout + res.stderr, res.stdout[-2000:]
-    cfg = yaml.safe_load(configfile.read_text())
-    cfg["finetune"]["tasks"]["mnli"]["warmup_ratio"] = 0.2
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(cfg))
-    res = snakemake(work, changed, "-n", "--quiet", "rules")
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-2000:]
-    counts = job_stats(out)
+    counts, out = dry_run_of_a_change(work, configfile, tmp_path,
+                                      lambda c: c["finetune"]["tasks"]["mnli"].update(warmup_ratio=0.2))
     assert counts.get("finetune") == 4 and counts.get("tables") == 1, out
     assert "distill" not in counts and "pretrain_teacher" not in counts and "tokenize_task" not in counts
 
@@ -142,14 +148,7 @@ def test_a_tokenizer_or_corpus_setting_reruns_everything_built_on_it(smoke_run, 
     """Every rule's params are its job's whole spec, so a tokenizer or corpus setting is a rerun
     trigger: the job and everything downstream of it in that track, and nothing of the other track."""
     work, configfile = smoke_run
-    cfg = yaml.safe_load(configfile.read_text())
-    change(cfg)
-    changed = tmp_path / "changed.yaml"
-    changed.write_text(yaml.safe_dump(cfg))
-    res = snakemake(work, changed, "-n", "--quiet", "rules")
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-2000:]
-    counts = job_stats(out)
+    counts, out = dry_run_of_a_change(work, configfile, tmp_path, change)
     downstream = {"prepare_corpus": 1, "pretrain_teacher": 1, "pretrain_scratch": 1, "distill": 2, "finetune": 8,
                   "speed": 1, "tables": 1}
     if first == "tokenizer":

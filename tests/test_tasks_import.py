@@ -1,7 +1,6 @@
 """``minilm-repro tasks import`` on the real files in shared/realdata: counts, determinism, the split by
 document, the SQuAD 2.0 de-duplication, and one clear line for each bad source."""
 
-import argparse
 import hashlib
 import json
 from pathlib import Path
@@ -10,7 +9,7 @@ import datasets
 import pytest
 
 from minilm_repro.data import layout
-from minilm_repro.data.cli import register
+from minilm_repro.cli import main
 from minilm_repro.data.importing import file_sha256, import_task, read_source_json
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,10 +28,7 @@ datasets.disable_progress_bars()
 
 
 def _cli(argv, capsys):
-    parser = argparse.ArgumentParser(prog="minilm-repro")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    rc = args.func(args)
+    rc = main(argv)
     out = capsys.readouterr()
     return rc, out.out, out.err
 
