@@ -118,7 +118,7 @@ def _config_error(tmp_path, change) -> str:
 
 def test_misspelt_config_key(tmp_path):
     allowed = ("answer_languages, batch_size, bf16, checkpoint, doc_stride, epochs, freeze_embeddings, languages, "
-               "logging_steps, lr, max_answer_length, max_device_batch, max_length, n_best, save_steps, seeds, "
+               "logging_steps, lr, max_answer_length, max_device_batch, max_length, max_train_examples, n_best, save_steps, seeds, "
                "warmup_ratio, warmup_steps, weight_decay")
     assert _config_error(tmp_path, lambda c: c["finetune"]["tasks"]["mnli"].update(lerning_rate=[1e-3])) == \
         f"unknown key 'finetune.tasks.mnli.lerning_rate' (allowed here: {allowed})"
@@ -171,7 +171,7 @@ def test_missing_teacher_of_a_student(tmp_path):
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode != 0
     # Snakemake prints the error, then the line of the rule file that raised it
-    assert "tracks.mono.students.student.teacher = 'nobody': not a model of this track" in out.splitlines(), out[-2000:]
+    assert "config error: tracks.mono.students.student.teacher = 'nobody': not a model of this track" in out.splitlines(), out[-2000:]
     assert not (tmp_path / "results").exists()
 
 

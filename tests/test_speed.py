@@ -1,27 +1,28 @@
-"""The speed CLI's argument checks (its timings run in the smoke DAG test: one job per track)."""
-
-import argparse
+"""The speed stage's checks of its job spec (its timings run in the smoke DAG test: one job per track)."""
 
 import pytest
 
+from conftest import job_spec
 from minilm_repro.config import ConfigError
-from minilm_repro.report.speed import register
+from minilm_repro.report.speed import run_job
+from minilm_repro.stage import JobSpec
 
 
-def _args(*argv):
-    p = argparse.ArgumentParser()
-    register(p.add_subparsers())
-    return p.parse_args(["speed", *argv])
+def _spec(paths: dict, tags: dict) -> JobSpec:
+    import json
+
+    return JobSpec.from_dict(json.loads(job_spec("speed", {}, {"out": "x.json", "run_prefix": "t/", **paths},
+                                                 tags=tags)))
 
 
 def test_speed_needs_one_features_dir_and_name_per_model():
-    args = _args("--model", "a", "b", "--features", "fa", "--name", "a", "b", "--out", "x.json")
-    with pytest.raises(ConfigError, match="one --features and one --name per --model"):
-        args.func(args)
+    spec = _spec({"models": ["a", "b"], "features": ["fa"], "names": ["a", "b"]}, {"a": {}, "b": {}})
+    with pytest.raises(ConfigError, match="one features dir and one name per model"):
+        run_job(spec)
 
 
 def test_speed_needs_tags_for_every_model():
-    args = _args("--model", "a", "b", "--features", "fa", "fb", "--name", "teacher", "student", "--out", "x.json",
-                 "--tags", '{"teacher": {"track": "mono", "model": "teacher"}}')
+    spec = _spec({"models": ["a", "b"], "features": ["fa", "fb"], "names": ["teacher", "student"]},
+                 {"teacher": {"track": "mono", "model": "teacher"}})
     with pytest.raises(ConfigError, match=r"no entry for model\(s\) \['student'\]"):
-        args.func(args)
+        run_job(spec)
