@@ -126,3 +126,22 @@ def test_a_job_stage_takes_a_spec_or_a_config_and_job_id(capsys):
         main(["finetune"])
     with pytest.raises(SystemExit, match="is a 'distill' job: run it with `minilm-repro distill`"):
         main(["finetune", "--configfile", str(REPO / "workflow" / "config" / "smoke.yaml"), "--job", "distill/mono/ta"])
+
+
+def test_checkpoint_comparison_hub_form_downloads_finetunes_times_and_tables(tmp_path):
+    """compare-multilingual.yaml (hub ids at pinned revisions): no corpus, tokenizer, teacher or
+    distillation job, only downloads, task preparation, fine-tuning, speed and reports."""
+    res = _snakemake("-s", str(REPO / "Snakefile"), "--configfile",
+                     str(REPO / "workflow" / "config" / "compare-multilingual.yaml"),
+                     "--directory", str(tmp_path / "wd"), "--quiet", "rules")
+    assert res.returncode == 0, res.stderr[-3000:]
+    counts = {}
+    for line in (res.stdout + res.stderr).splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].isdigit() and parts[0] != "total":
+            counts[parts[0]] = int(parts[1])
+    allowed = {"fetch_external", "describe_external", "download_xnli", "download_squad", "fetch_mlqa_release",
+               "import_mlqa", "track_init", "tokenize_task", "finetune", "speed", "figures", "tables",
+               "results_page", "all"}
+    assert set(counts) <= allowed, sorted(set(counts) - allowed)
+    assert counts["fetch_external"] == 2 and counts["finetune"] > 0 and counts["speed"] >= 1
