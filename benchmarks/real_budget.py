@@ -429,6 +429,8 @@ def main(argv=None) -> int:
             args.ft[task] = (float(lr), float(epochs))
         except ValueError:
             raise SystemExit(f"error: --ft {item!r}: expected task:lr:epochs, e.g. sst2:1e-4:3") from None
+        if task not in REAL_TASKS:
+            raise SystemExit(f"error: --ft {item!r}: unknown task {task!r}; tasks: {', '.join(REAL_TASKS)}")
     specs = [parse_spec(s, "student") for s in args.student] + [parse_spec(s, "scratch") for s in args.scratch]
     names = [s["name"] for s in specs]
     if len(set(names)) != len(names) or "teacher" in names:

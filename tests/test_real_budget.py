@@ -38,6 +38,8 @@ def test_specs_must_name_earlier_students(rb, tmp_path):
         rb.main(["--out", str(tmp_path), "--student", "small=3x192@ta", "--student", "ta=6x192"])
     with pytest.raises(SystemExit, match=r"--ft 'sst2:1e-4'"):
         rb.main(["--out", str(tmp_path), "--ft", "sst2:1e-4"])
+    with pytest.raises(SystemExit, match=r"unknown task 'cola'"):
+        rb.main(["--out", str(tmp_path), "--ft", "cola:1e-4:3"])
 
 
 @pytest.mark.skipif(not (SHARED / "realdata").is_dir(), reason="shared real data not found")
