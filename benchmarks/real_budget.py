@@ -458,12 +458,13 @@ def main(argv=None) -> int:
     first, rest = args.seeds[0], args.seeds[1:]
     chosen: dict[str, str] = {}  # label -> the model name whose scores count
     dirs: dict[str, Path] = {"teacher": args.teacher}
+    # seed 1 of every model first (teacher, every grid point: the selection), then the other seeds
+    # seed by seed, so that a run stopped early still has complete seeds
     if not args.no_teacher:
         for t in probe_tasks if args.probe else []:
             probe_one(args, args.teacher, "teacher", t, ft_root, args.out, rec)
-        for seed in args.seeds if not args.no_finetune else []:
-            for t in args.tasks:
-                finetune_one(args, args.teacher, "teacher", t, seed, feats[t], ft_root, args.out, rec)
+        for t in args.tasks if not args.no_finetune else []:
+            finetune_one(args, args.teacher, "teacher", t, first, feats[t], ft_root, args.out, rec)
         chosen["teacher"] = "teacher"
     selection = {}
     for spec in specs:
@@ -485,9 +486,13 @@ def main(argv=None) -> int:
         print(json.dumps({"selected": spec["name"], **selection[spec["name"]]}), flush=True)
         dirs[spec["name"]] = model_dir
         chosen[spec["name"]] = name
-        for seed in rest if not args.no_finetune else []:
+    rec.data["selection"] = selection
+    for seed in rest if not args.no_finetune else []:
+        for label, name in chosen.items():
             for t in args.tasks:
-                finetune_one(args, model_dir, name, t, seed, feats[t], ft_root, args.out, rec)
+                finetune_one(args, dirs[label], name, t, seed, feats[t], ft_root, args.out, rec)
+        rec.data["summary"] = summarize(rec, args.tasks, chosen, args.seeds)
+        rec.save()
     rec.data["selection"] = selection
     table = summarize(rec, args.tasks, chosen, args.seeds)
     rec.data["summary"] = table
