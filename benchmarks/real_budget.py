@@ -206,8 +206,9 @@ def features(out: Path, ft_root: Path, task: str, teacher: Path, max_length: int
 
 
 def optim(args, lr: float) -> dict:
+    # a checkpoint every quarter of the run (at least 100 steps): a killed run resumes from it
     return {"steps": args.steps, "batch_size": args.batch, "lr": lr, "warmup_steps": int(args.warmup * args.steps),
-            "save_steps": 10**9, "logging_steps": max(args.steps // 10, 1), "seed": args.pretrain_seed,
+            "save_steps": max(100, args.steps // 4), "logging_steps": max(args.steps // 10, 1), "seed": args.pretrain_seed,
             "max_device_batch": args.max_device_batch}
 
 
