@@ -424,7 +424,7 @@ class Plan:
         self._add("tables", {}, "report", {"references": references},
                   {**inputs, "predictions": self.predictions_files()}, {**inputs, "out": f"{RESULTS}/tables"})
         self._add("results_page", {}, "results-page", {}, {"checks": f"{RESULTS}/tables/checks.json"},
-                  {"results": RESULTS, "out": f"{RESULTS}/results-page.md"})
+                  {"results": RESULTS, "out": f"{RESULTS}/results-page.md", "tasks_root": self.tasks_root})
         self._add("figures", {}, "figures", {"expect": self.figure_names()}, inputs,
                   {**inputs, "out": f"{RESULTS}/figures"})
 

@@ -291,6 +291,40 @@ def test_results_page_from_a_results_tree(profile, records, tmp_path):
         main(["results-page", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "x.md")])
 
 
+def test_results_page_says_where_imported_task_data_came_from(profile, records, tmp_path):
+    """With --tasks-root, the page has one row per imported task: files, rows, and whether its
+    train/validation is a split by document of a dev set (real RTE and SST-2 files)."""
+    from conftest import SHARED
+    from minilm_repro.cli import main
+    from minilm_repro.data.importing import import_task
+
+    root, _ = profile
+    results = tmp_path / "results"
+    import shutil
+
+    shutil.copytree(root, results, ignore=shutil.ignore_patterns("mlruns", "*.db"))
+    write_report(records_from_files(sorted(results.glob("*/finetune/**/seed?.json")),
+                                    sorted(results.glob("*/models/*.metrics.json")), sorted(results.glob("*/speed.json"))),
+                 results / "tables", F.PROFILE, F.REFERENCES)
+    tasks = tmp_path / "tasks"
+    import_task("glue/rte", SHARED / "realdata" / "glue" / "RTE", tasks, split_dev=0.3)
+    import_task("glue/sst2", SHARED / "realdata" / "glue" / "SST-2", tasks)
+    out = tmp_path / "page.md"
+    assert main(["results-page", "--results", str(results), "--tasks-root", str(tasks), "--out", str(out)]) == 0
+    page = out.read_text()
+    section = page[page.index("## Task data"):page.index("## Tables")]
+    rte = next(line for line in section.splitlines() if line.startswith("| glue/rte"))
+    sst2 = next(line for line in section.splitlines() if line.startswith("| glue/sst2"))
+    assert "split by document of the validation set (0.3 of the documents to validation)" in rte
+    assert "train 196, validation 81" in rte and "`dev.tsv`" in rte
+    assert "as distributed" in sst2 and "train 67,349, validation 872" in sst2
+    assert f"--tasks-root {tasks}" in page
+    empty = tmp_path / "no-tasks"
+    empty.mkdir()
+    assert main(["results-page", "--results", str(results), "--tasks-root", str(empty), "--out", str(out)]) == 0
+    assert "No imported task under" in out.read_text()
+
+
 def test_records_of_an_older_selection_metric_are_rescored_on_the_current_one():
     from minilm_repro.report.collect import select_score
 

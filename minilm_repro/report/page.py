@@ -3,7 +3,9 @@
 It holds, from ``<results>/`` alone: the command that made it; the runs (per track, stage and
 model: how many jobs, the devices, the git commits and the dates of the runs, from the records'
 tags, a date from the metrics file's time where the tags have none); ``checks.json`` in words;
-and every table the ``report`` command wrote (``<results>/tables/<name>.md``, with its notes).
+every table the ``report`` command wrote (``<results>/tables/<name>.md``, with its notes); and,
+given the tasks root, where each imported task's data came from (its ``SOURCE.json``: files,
+sha256, rows per split, and whether train/validation is a split by document of a dev set).
 Records are found where the workflow writes them: ``<track>/finetune/**/seed<N>.json``,
 ``<track>/models/<model>.metrics.json`` and ``<track>/speed.json``.
 """
@@ -89,6 +91,27 @@ def checks_section(checks: dict) -> list[str]:
     return lines
 
 
+def task_data_section(tasks_root: Path) -> list[str]:
+    """One row per imported task (``<tasks_root>/<task>/<config>/SOURCE.json``, written by ``tasks import``)."""
+    rows = []
+    for path in sorted(Path(tasks_root).glob("*/*/SOURCE.json")):
+        meta = json.loads(path.read_text())
+        derived = meta.get("derived")
+        files = ", ".join(f"`{Path(s['path']).name}` (sha256 {s['sha256'][:12]}…)" for s in meta.get("sources", []))
+        rows.append({"task": meta.get("task", path.parent.parent.name), "config": meta.get("config", path.parent.name),
+                     "rows per split": ", ".join(f"{k} {v:,}" for k, v in meta.get("splits", {}).items()),
+                     "train / validation": (f"split by document of the {derived['from_split']} set "
+                                            f"({derived['validation_fraction']:g} of the documents to validation)"
+                                            if derived else "as distributed"),
+                     "source files": files})
+    if not rows:
+        return [f"No imported task under `{tasks_root}` (hub or generated tasks carry their source in the configs)."]
+    return [pd.DataFrame(rows).to_markdown(index=False), "",
+            "A split by document puts every group of rows sharing a text (SQuAD: an article) on one side, by a hash "
+            "of the group's key; the rule and the groups per side are in each task's `SOURCE.json`. Scores on such a "
+            "validation side are not comparable with the official dev set's."]
+
+
 def _table_order(name: str) -> tuple:
     """Per track, the tables in the order the layouts define them (GLUE first, speed last)."""
     from minilm_repro.report.layouts import TABLE_BUILDERS
@@ -98,8 +121,9 @@ def _table_order(name: str) -> tuple:
     return (name[: -len(kind) - 1], kinds.index(kind)) if kind else (name, len(kinds))
 
 
-def write_page(results, out, tables_dir=None, command: str = "") -> Path:
-    """Write the page of ``results`` (tables from ``tables_dir``, default ``results/tables``) to ``out``."""
+def write_page(results, out, tables_dir=None, command: str = "", tasks_root=None) -> Path:
+    """Write the page of ``results`` (tables from ``tables_dir``, default ``results/tables``) to ``out``;
+    with ``tasks_root``, a section on the imported tasks' data."""
     results, out = Path(results), Path(out)
     tables_dir = Path(tables_dir) if tables_dir else results / "tables"
     checks_path = tables_dir / "checks.json"
@@ -109,7 +133,10 @@ def write_page(results, out, tables_dir=None, command: str = "") -> Path:
     checks = json.loads(checks_path.read_text())
     lines = [f"# Results: profile `{checks['profile']}`", "",
              f"Made by `{command}` from `{results}`.", "", "## Runs", "", *runs_section(run_records(results)),
-             "", "## Checks", "", *checks_section(checks), "", "## Tables", ""]
+             "", "## Checks", "", *checks_section(checks), ""]
+    if tasks_root is not None:
+        lines += ["## Task data", "", *task_data_section(Path(tasks_root)), ""]
+    lines += ["## Tables", ""]
     for name in sorted(checks["tables"], key=_table_order):
         path = tables_dir / f"{name}.md"
         if not path.is_file():

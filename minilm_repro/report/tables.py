@@ -44,7 +44,8 @@ def _page(args) -> int:
 
     command = ["minilm-repro", "results-page", "--results", args.results, "--out", args.out]
     command += ["--tables", args.tables] if args.tables else []
-    print(write_page(args.results, args.out, args.tables, command=shlex.join(command)))
+    command += ["--tasks-root", args.tasks_root] if args.tasks_root else []
+    print(write_page(args.results, args.out, args.tables, command=shlex.join(command), tasks_root=args.tasks_root))
     return 0
 
 
@@ -69,4 +70,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--results", default="results", help="the results directory (default: results)")
     q.add_argument("--tables", default=None, help="its tables directory (default: RESULTS/tables)")
     q.add_argument("--out", required=True, help="the page to write, e.g. docs/results/<profile>.md")
+    q.add_argument("--tasks-root", default=None,
+                   help="the tasks root: say where each imported task's data came from (its SOURCE.json)")
     q.set_defaults(func=_page)

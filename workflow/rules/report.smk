@@ -74,12 +74,13 @@ rule results_page:
         page=f"{RESULTS}/results-page.md",
     params:
         results=folder_of("page"),
+        tasks_root=PLAN.path_of("results_page", "tasks_root"),
     log:
         f"{RESULTS}/logs/results_page.log",
     benchmark:
         f"{RESULTS}/benchmarks/results_page.tsv"
     shell:
-        "minilm-repro results-page --results {params.results} --out {output.page} > {log} 2>&1"
+        "minilm-repro results-page --results {params.results} --tasks-root {params.tasks_root:q} --out {output.page} > {log} 2>&1"
 
 
 FIGURE_CAPTIONS = {"pareto": "pareto.rst", "loss_curves": "loss_curves.rst"}
