@@ -263,17 +263,23 @@ def _raw(records, key):
             for name, ev in records.predictions.get(key).items()}
 
 
-def test_results_page_from_a_results_tree(profile, records, tmp_path):
-    from minilm_repro.cli import main
+def _results_tree(profile, tmp_path) -> Path:
+    """A copy of the fake profile's results directory with its tables built."""
+    import shutil
 
     root, _ = profile
     results = tmp_path / "results"
-    import shutil
-
     shutil.copytree(root, results, ignore=shutil.ignore_patterns("mlruns", "*.db"))
     write_report(records_from_files(sorted(results.glob("*/finetune/**/seed?.json")),
                                     sorted(results.glob("*/models/*.metrics.json")), sorted(results.glob("*/speed.json"))),
                  results / "tables", F.PROFILE, F.REFERENCES)
+    return results
+
+
+def test_results_page_from_a_results_tree(profile, records, tmp_path):
+    from minilm_repro.cli import main
+
+    results = _results_tree(profile, tmp_path)
     out = tmp_path / "docs" / "results" / f"{F.PROFILE}.md"
     assert main(["results-page", "--results", str(results), "--out", str(out)]) == 0
     page = out.read_text()
@@ -298,14 +304,7 @@ def test_results_page_says_where_imported_task_data_came_from(profile, records, 
     from minilm_repro.cli import main
     from minilm_repro.data.importing import import_task
 
-    root, _ = profile
-    results = tmp_path / "results"
-    import shutil
-
-    shutil.copytree(root, results, ignore=shutil.ignore_patterns("mlruns", "*.db"))
-    write_report(records_from_files(sorted(results.glob("*/finetune/**/seed?.json")),
-                                    sorted(results.glob("*/models/*.metrics.json")), sorted(results.glob("*/speed.json"))),
-                 results / "tables", F.PROFILE, F.REFERENCES)
+    results = _results_tree(profile, tmp_path)
     tasks = tmp_path / "tasks"
     import_task("glue/rte", SHARED / "realdata" / "glue" / "RTE", tasks, split_dev=0.3)
     import_task("glue/sst2", SHARED / "realdata" / "glue" / "SST-2", tasks)
