@@ -3,7 +3,8 @@
 It holds, from ``<results>/`` alone: the command that made it; the runs (per track, stage and
 model: how many jobs, the devices, the git commits and the dates of the runs, from the records'
 tags, a date from the metrics file's time where the tags have none); ``checks.json`` in words;
-every table the ``report`` command wrote (``<results>/tables/<name>.md``, with its notes); and,
+every table the ``report`` command wrote (``<results>/tables/<name>.md``, with its notes); given
+other runs' results directories, the distillation-vs-scratch margin against the pretraining budget;
 given the tasks root, where each imported task's data came from (its ``SOURCE.json``: files,
 sha256, rows per split, and whether train/validation is a split by document of a dev set).
 Records are found where the workflow writes them: ``<track>/finetune/**/seed<N>.json``,
@@ -121,9 +122,11 @@ def _table_order(name: str) -> tuple:
     return (name[: -len(kind) - 1], kinds.index(kind)) if kind else (name, len(kinds))
 
 
-def write_page(results, out, tables_dir=None, command: str = "", tasks_root=None) -> Path:
+def write_page(results, out, tables_dir=None, command: str = "", tasks_root=None, budget=()) -> Path:
     """Write the page of ``results`` (tables from ``tables_dir``, default ``results/tables``) to ``out``;
-    with ``tasks_root``, a section on the imported tasks' data."""
+    with ``tasks_root``, a section on the imported tasks' data; with ``budget`` (results directories of
+    runs at other budgets), the MiniLM-vs-scratch margin against the pretraining budget over them and
+    ``results`` (:mod:`minilm_repro.report.budget`)."""
     results, out = Path(results), Path(out)
     tables_dir = Path(tables_dir) if tables_dir else results / "tables"
     checks_path = tables_dir / "checks.json"
@@ -136,6 +139,11 @@ def write_page(results, out, tables_dir=None, command: str = "", tasks_root=None
              "", "## Checks", "", *checks_section(checks), ""]
     if tasks_root is not None:
         lines += ["## Task data", "", *task_data_section(Path(tasks_root)), ""]
+    if budget:
+        from minilm_repro.report.budget import budget_section
+
+        lines += ["## Budget: distilled student − same-shape scratch model, against the pretraining budget", "",
+                  *budget_section([results, *budget]), ""]
     lines += ["## Tables", ""]
     for name in sorted(checks["tables"], key=_table_order):
         path = tables_dir / f"{name}.md"

@@ -45,7 +45,9 @@ def _page(args) -> int:
     command = ["minilm-repro", "results-page", "--results", args.results, "--out", args.out]
     command += ["--tables", args.tables] if args.tables else []
     command += ["--tasks-root", args.tasks_root] if args.tasks_root else []
-    print(write_page(args.results, args.out, args.tables, command=shlex.join(command), tasks_root=args.tasks_root))
+    command += ["--budget", *args.budget] if args.budget else []
+    print(write_page(args.results, args.out, args.tables, command=shlex.join(command), tasks_root=args.tasks_root,
+                     budget=args.budget))
     return 0
 
 
@@ -72,4 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--out", required=True, help="the page to write, e.g. docs/results/<profile>.md")
     q.add_argument("--tasks-root", default=None,
                    help="the tasks root: say where each imported task's data came from (its SOURCE.json)")
+    q.add_argument("--budget", nargs="*", default=[], metavar="RESULTS",
+                   help="results directories of runs at other pretraining budgets (or seeds): a section on the "
+                        "distilled-vs-scratch margin against the budget, over them and --results")
     q.set_defaults(func=_page)
