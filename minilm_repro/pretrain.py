@@ -45,6 +45,7 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
     from minilm_repro.data.corpus import corpus_max_seq_len, load_corpus
     from minilm_repro.masking import MaskedLMTrainer, RowIndexed, SeededMasking
     from minilm_repro.model_io import check_sequence_length
+    from minilm_repro.models.masked_lm import masked_positions_only
 
     optim = parse_stage_config(OptimConfig, cfg.optim, "pretrain.optim")
     tokenizer = load_tokenizer(tokenizer_dir)
@@ -67,7 +68,8 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
              "train": corpus.select(order[n_eval:], keep_in_memory=True)} if n_eval else None
     train_ds = split["train"] if split else corpus
     set_seed(optim.seed)  # random initialisation from the job's seed
-    model = mean_reduced_loss(AutoModelForMaskedLM.from_config(model_cfg))
+    # the output layer at the masked positions only: same loss, ~1/3 of the step at a 30k vocabulary
+    model = mean_reduced_loss(masked_positions_only(AutoModelForMaskedLM.from_config(model_cfg)))
     args = training_arguments(optim, workdir, per_device_eval_batch_size=64)
     masking = SeededMasking(tokenizer, cfg.mlm_probability, optim.seed)
     trainer = MaskedLMTrainer(
