@@ -127,8 +127,8 @@ def budget_section(results_dirs) -> list[str]:
     """The page's budget section: the margin table (one row per budget point), by task and tokens seen."""
     df = budget_points(results_dirs)
     if df.empty:
-        return ["No results directory given holds a distilled student and a scratch model of the same shape "
-                "with fine-tuning scores on a common task."]
+        return [("No results directory given holds a distilled student and a scratch model of the same shape "
+                 "with fine-tuning scores on a common task.")]
     table = pd.DataFrame({
         "task": df.task, "model": df.student, "results": df.results,
         "steps x batch x block": [f"{s} x {b} x {k}" for s, b, k in zip(df.steps, df.batch, df.block)],
@@ -142,10 +142,10 @@ def budget_section(results_dirs) -> list[str]:
         "Δ min, max": [f"{lo:+.1f}, {hi:+.1f}" for lo, hi in zip(df.delta_min, df.delta_max)],
     })
     return [table.to_markdown(index=False), "",
-            "Each row: a budget point, a distilled student and the same-shape scratch MLM model pretrained on the "
+            ("Each row: a budget point, a distilled student and the same-shape scratch MLM model pretrained on the "
             "same corpus with the same steps, batch, block length and peak lr (checked from their records), pooled "
             "over the results directories given; runs: the (results directory, fine-tuning seed) pairs both have. "
             "Scores: the primary metric on the validation side at the selected grid point, mean ± std over the "
             "runs; Δ: the paired difference, mean ± std and its smallest and largest value. Tokens seen: steps × "
             "batch × the corpus's mean tokens per block. Fine-tuning: the task's training examples and the grid "
-            "points run (points with other fine-tuning settings are other rows)."]
+            "points run (points with other fine-tuning settings are other rows).")]
