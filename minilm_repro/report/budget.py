@@ -12,12 +12,11 @@ point cannot be mislabelled by hand.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from minilm_repro.report.collect import MAJORITY, finetune_frame
+from minilm_repro.report.collect import MAJORITY, finetune_frame, load_record
 from minilm_repro.report.predictions import SUFFIX
 from minilm_repro.report.selection import select_best
 
@@ -27,18 +26,11 @@ COLUMNS = [*KEY, "tokens_M", "passes", "results", "runs", "student_mean", "stude
 PRETRAIN_STAGES = ("distill", "pretrain")
 
 
-def _json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"{path}: not a readable record ({exc}); rerun its job or remove it") from exc
-
-
 def _pretrained(track_dir: Path) -> dict[str, dict]:
     """model -> its distill/pretrain record (config.optim, layers, hidden, tags.stage)."""
     out = {}
     for path in sorted(track_dir.glob("models/*.metrics.json")):
-        rec = _json(path)
+        rec = load_record(path)
         if rec.get("tags", {}).get("stage") in PRETRAIN_STAGES and "optim" in rec.get("config", {}):
             out[path.name.removesuffix(".metrics.json")] = rec
     return out
@@ -56,7 +48,7 @@ def _dev_scores(track_dir: Path) -> tuple[pd.DataFrame, dict[str, tuple[int, str
     """(model, task, seed, value: the reported grid point's primary metric on each validation eval;
     task -> (its training examples (features) in fine-tuning, the largest any record states; the grid
     points run, joined))."""
-    records = [_json(p) for p in sorted(track_dir.glob("finetune/**/seed*.json")) if not p.name.endswith(SUFFIX)]
+    records = [load_record(p) for p in sorted(track_dir.glob("finetune/**/seed*.json")) if not p.name.endswith(SUFFIX)]
     examples: dict[str, int] = {}
     grids: dict[str, set] = {}
     for rec in records:
@@ -79,23 +71,25 @@ def paired_runs(results_dirs) -> pd.DataFrame:
             models = _pretrained(track_dir)
             if "scratch" not in models or not (track_dir / "corpus/stats.json").is_file():
                 continue
-            corpus, scratch = _json(track_dir / "corpus/stats.json"), models["scratch"]
+            corpus, scratch = load_record(track_dir / "corpus/stats.json"), models["scratch"]
             scores, examples = _dev_scores(track_dir)
             scores = scores.set_index(["model", "task", "seed"])["value"]
+            scratch_budget, shape = _budget(scratch, corpus), (scratch["layers"], scratch["hidden"])
             for name, rec in models.items():
-                if rec["tags"]["stage"] != "distill" or (rec["layers"], rec["hidden"]) != (scratch["layers"],
-                                                                                           scratch["hidden"]):
+                if rec["tags"]["stage"] != "distill" or (rec["layers"], rec["hidden"]) != shape:
                     continue
                 budget = _budget(rec, corpus)
-                if _budget(scratch, corpus) != budget:
+                if budget != scratch_budget:
                     raise ValueError(f"{track_dir}: {name} and scratch pretrained on different budgets "
-                                     f"({budget} vs {_budget(scratch, corpus)}): not a same-budget pair")
-                for (model, task, seed), value in scores.items():
-                    if model == name and ("scratch", task, seed) in scores.index:
-                        rows.append({"results": str(results), "track": track_dir.name, "student": name, "task": task,
-                                     "seed": seed, **budget, "ft_examples": examples[task][0],
-                                     "ft_grid": examples[task][1], "student_score": value,
-                                     "scratch_score": scores[("scratch", task, seed)]})
+                                     f"({budget} vs {scratch_budget}): not a same-budget pair")
+                if name not in scores.index or "scratch" not in scores.index:
+                    continue
+                pair = pd.concat({"student_score": scores.loc[name], "scratch_score": scores.loc["scratch"]},
+                                 axis=1, join="inner")
+                for (task, seed), row in pair.iterrows():
+                    rows.append({"results": str(results), "track": track_dir.name, "student": name, "task": task,
+                                 "seed": seed, **budget, "ft_examples": examples[task][0], "ft_grid": examples[task][1],
+                                 **row.to_dict()})
     return pd.DataFrame(rows)
 
 

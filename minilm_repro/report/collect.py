@@ -41,7 +41,8 @@ class Records:
     predictions: PredictionStore = dataclasses.field(default_factory=PredictionStore)
 
 
-def _load(path: str | Path) -> dict:
+def load_record(path: str | Path) -> dict:
+    """A metrics file's record; ValueError naming the file if it is not readable JSON."""
     try:
         return json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -55,13 +56,13 @@ def records_from_files(finetune=(), models=(), speed=()) -> Records:
     fine-tuning job's predictions are looked for beside its metrics file (``seed<N>.predictions.json``)."""
     model_records = []
     for path in models:
-        rec = _load(path)
+        rec = load_record(path)
         card = Path(str(path).removesuffix(".metrics.json")) / "minilm_repro.json"
         if "config" not in rec and card.is_file():
             rec["config"] = json.loads(card.read_text())
         model_records.append(rec)
-    speed_records = [rec for p in speed for rec in _load(p)["records"]]  # a track's speed job: every model it timed
-    ft_records = [_load(p) for p in finetune]
+    speed_records = [rec for p in speed for rec in load_record(p)["records"]]  # a track's speed job: every model it timed
+    ft_records = [load_record(p) for p in finetune]
     store = PredictionStore.from_metrics_files(
         (job_key(_require_tags(r, FINETUNE_TAGS, "fine-tuning")), p) for r, p in zip(ft_records, finetune))
     return Records(ft_records, model_records, speed_records, store)

@@ -108,9 +108,9 @@ def task_data_section(tasks_root: Path) -> list[str]:
     if not rows:
         return [f"No imported task under `{tasks_root}` (hub or generated tasks carry their source in the configs)."]
     return [pd.DataFrame(rows).to_markdown(index=False), "",
-            "A split by document puts every group of rows sharing a text (SQuAD: an article) on one side, by a hash "
-            "of the group's key; the rule and the groups per side are in each task's `SOURCE.json`. Scores on such a "
-            "validation side are not comparable with the official dev set's."]
+            ("A split by document puts every group of rows sharing a text (SQuAD: an article) on one side, by a hash "
+             "of the group's key; the rule and the groups per side are in each task's `SOURCE.json`. Scores on such a "
+             "validation side are not comparable with the official dev set's.")]
 
 
 def _table_order(name: str) -> tuple:
