@@ -71,7 +71,9 @@ def log_fake_profile(root):
                                {"task": "mnli", "primary_metric": "accuracy", "steps": 10, "train_loss": 0.5,
                                 "select_score": evals["default__validation_matched"]["scores"]["accuracy"],
                                 "evals": evals, "train_samples_per_second": None}))
-        sq = {"default__validation": {"scores": {"f1": score - 20, "exact": score - 25, "HasAns_total": 40},
+        sq = {"default__validation": {"scores": {"f1": score - 20, "exact": score - 25, "HasAns_f1": score - 30,
+                                                 "HasAns_total": 40},
+                                      "majority": {"f1": 52.0, "exact": 52.0, "HasAns_f1": 0.0},
                                       "language": None, "split": "validation", "config": "default"}}
         tags = {"track": "mono", "model": model, "task": "squad_v2", "grid_point": "lr4e-05_ep4", "seed": 1}
         ft.append(_log(root, f"mono/finetune/{model}/squad_v2/lr4e-05_ep4/seed1.json", "finetune", tags,
@@ -167,7 +169,7 @@ def test_glue_table_layout_selection_and_paper_rows(tables):
     t = tables[0]["mono_glue_squad"].text
     cols = list(t.columns)
     assert cols[:4] == ["Source", "Shape", "#Params (M)", "Speed-up"]
-    assert cols[4:] == ["SQuAD2", "MNLI-m", "Avg", "MNLI-mm"]
+    assert cols[4:] == ["SQuAD2", "MNLI-m", "Avg", "MNLI-mm", "SQuAD2-HasAns-F1"]
     # the teacher's better grid point (lr3e-05) is selected; mean ± std over its two seeds
     assert t.loc["teacher", "MNLI-m"] == "80.0±0.7"
     assert t.loc["teacher", "Avg"] == "70.0"  # mean of SQuAD2 60.0 and MNLI-m 80.0
@@ -175,6 +177,9 @@ def test_glue_table_layout_selection_and_paper_rows(tables):
     assert t.loc["teacher", "Source"].startswith(f"{PROFILE} · cpu:")
     assert "speed-up on cpu:timer x2" in t.loc["teacher", "Source"]
     assert t.loc["majority-class", "MNLI-m"] == "35.0"
+    # SQuAD 2.0's constant baseline (no answer anywhere) in the same row; HasAns F1 outside the average
+    assert t.loc["majority-class", "SQuAD2"] == "52.0" and t.loc["majority-class", "SQuAD2-HasAns-F1"] == "0.0"
+    assert t.loc["teacher", "SQuAD2-HasAns-F1"] == "50.0"
     # configured reference: paper row and Δ row (BERT-base MNLI-m 84.5, SQuAD2 76.8: verified, no dagger)
     paper = "paper: BERT-base L12xH768 (released-mono)"
     assert t.loc[paper, "MNLI-m"] == "84.5" and t.loc[paper, "SQuAD2"] == "76.8"

@@ -63,6 +63,11 @@ def test_qa_per_question_scores_average_to_the_official_ones(monkeypatch, task, 
     assert np.mean(preds["exact"]) == pytest.approx(out["scores"][em_key], abs=1e-9)
     assert preds["exact"][0] == 100.0 and preds["f1"][-1] == 0.0  # "a cat" = "cat" after normalisation; "green"
     assert 0 < preds["f1"][1] < 100  # "dogs" against "dogs bark"
+    if task == "squad_v2":  # the constant baseline: "no answer" everywhere, right on the one unanswerable question
+        assert out["majority"]["f1"] == 25.0 and out["majority"]["HasAns_f1"] == 0.0
+        assert out["majority"]["NoAns_f1"] == 100.0
+    else:
+        assert "majority" not in out
 
 
 def test_write_predictions_moves_them_out_of_the_record(tmp_path, monkeypatch):

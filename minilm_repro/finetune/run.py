@@ -145,8 +145,11 @@ def _qa_eval(trainer, cfg, feats, examples, context_language):
             scores, em_fn, f1_fn = squad_v1_scores(rows, preds), squad_v1.exact_match_score, squad_v1.f1_score
         exact = {q: max(float(em_fn(preds[q], a)) for a in answers) for q, answers in gold.items()}
         f1 = {q: max(f1_fn(preds[q], a) for a in answers) for q, answers in gold.items()}
-    return {"scores": scores, "predictions": {"kind": "qa", "ids": list(gold), "f1": [100.0 * f1[q] for q in gold],
-                                              "exact": [100.0 * exact[q] for q in gold]}}
+    out = {"scores": scores, "predictions": {"kind": "qa", "ids": list(gold), "f1": [100.0 * f1[q] for q in gold],
+                                             "exact": [100.0 * exact[q] for q in gold]}}
+    if v2:  # SQuAD 2.0's constant baseline, in the majority-class row: "no answer" to every question
+        out["majority"] = squad_v2_scores(rows, dict.fromkeys(gold, ""))
+    return out
 
 
 def _evaluate(trainer, cfg: FinetuneConfig, refs: list[dict], features_dir: str, tasks_root: str,

@@ -17,6 +17,7 @@ from minilm_repro.report.reference import NO_TEACHER, PAPER_HARDWARE, PaperEntry
 from minilm_repro.report.selection import format_cell, reported
 
 RELEASED_SOURCE = "released, other teacher (authors' README)"
+MAJORITY_SOURCE = "constant: the training set's majority label (SQuAD 2.0: no answer to every question)"
 
 
 @dataclasses.dataclass
@@ -213,7 +214,7 @@ def assemble(ctx: TrackContext, layout: Layout, models: list[str], means: pd.Dat
     if majority is not None and not majority.empty:
         maj = majority.reindex(columns=score_cols).astype(object).fillna("")
         if "Source" in layout.lead:
-            maj.insert(0, "Source", "constant: the training set's majority label")
+            maj.insert(0, "Source", MAJORITY_SOURCE)
         rows.append(maj)
     extra = list(ours_deltas)
     shown: set[str] = set()

@@ -1,8 +1,8 @@
 """The table kinds, per track (cells in percent; the paper's metric for each column):
 
 * ``<track>_glue_squad``: SQuAD 2.0 F1, MNLI-m, SST-2, QNLI, CoLA (Matthews), RTE, MRPC and QQP
-  (accuracy, as the paper), their average; MNLI-mm, MRPC/QQP F1 and STS-B (Pearson) after it,
-  outside it (not in the paper's table)
+  (accuracy, as the paper), their average; MNLI-mm, MRPC/QQP F1, STS-B (Pearson) and SQuAD 2.0's
+  F1 on the answerable questions after it, outside it (not in the paper's table)
 * ``<track>_sizes``: distilled students grouped by shape, with and without teacher assistant
   (Table 3); Δ with-assistant − direct of one shape
 * ``<track>_ablation``: students of one shape and teacher that differ in relations or layer
@@ -31,9 +31,11 @@ GLUE_COLUMNS = {  # (task, split, metric) -> column
     ("mrpc", "validation", "accuracy"): "MRPC", ("qqp", "validation", "accuracy"): "QQP",
     ("mnli", "validation_mismatched", "accuracy"): "MNLI-mm", ("mrpc", "validation", "f1"): "MRPC-F1",
     ("qqp", "validation", "f1"): "QQP-F1", ("stsb", "validation", "pearson"): "STS-B",
+    ("squad_v2", "validation", "HasAns_f1"): "SQuAD2-HasAns-F1",
 }
 PAPER_GLUE = ["SQuAD2", "MNLI-m", "SST-2", "QNLI", "CoLA", "RTE", "MRPC", "QQP"]  # averaged, the paper's order
-EXTRA_GLUE = ["MNLI-mm", "MRPC-F1", "QQP-F1", "STS-B"]  # after Avg, outside it (not in the paper's table)
+# after Avg, outside it (not in the paper's table)
+EXTRA_GLUE = ["MNLI-mm", "MRPC-F1", "QQP-F1", "STS-B", "SQuAD2-HasAns-F1"]
 REF_OF = {"SQuAD2": ("squad2", "f1"), "MNLI-m": ("mnli-m", "accuracy"), "SST-2": ("sst2", "accuracy"),
           "QNLI": ("qnli", "accuracy"), "CoLA": ("cola", "matthews"), "RTE": ("rte", "accuracy"),
           "MRPC": ("mrpc", "accuracy"), "QQP": ("qqp", "accuracy"), "XNLI": ("xnli-avg", "accuracy"),
