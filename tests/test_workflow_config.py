@@ -4,8 +4,8 @@ import subprocess
 
 import pytest
 import yaml
-
 from conftest import REPO
+
 from minilm_repro.config import ConfigError, validate_workflow_config
 
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"

@@ -148,7 +148,7 @@ def _qa_eval(trainer, cfg, feats, examples, context_language):
     out = {"scores": scores, "predictions": {"kind": "qa", "ids": list(gold), "f1": [100.0 * f1[q] for q in gold],
                                              "exact": [100.0 * exact[q] for q in gold]}}
     if v2:  # SQuAD 2.0's constant baseline, in the majority-class row: "no answer" to every question
-        out["majority"] = squad_v2_scores(rows, dict.fromkeys(gold, ""))
+        out["majority"] = squad_v2.evaluate(gold, dict.fromkeys(gold, ""))
     return out
 
 
