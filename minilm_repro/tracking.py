@@ -112,13 +112,16 @@ def experiment_name(profile: str) -> str:
 
 
 def git_commit() -> str:
-    """The commit of the workflow checkout, with ``-dirty`` when files differ; ``unknown`` outside git."""
+    """The commit of the checkout this package runs from (whatever the working directory: runs often
+    live outside it), with ``-dirty`` when tracked files differ; ``unknown`` for an install outside git."""
+    checkout = Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10, cwd=checkout
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, timeout=10,
+            cwd=checkout,
         ).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

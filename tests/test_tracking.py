@@ -127,3 +127,11 @@ def test_an_interrupted_job_continues_its_run(tmp_path):
     with tracking.job_run("resume", "distill/ta", tags, {"a": 1}):
         pass
     assert len(client.search_runs([exp.experiment_id])) == 3
+
+
+def test_git_commit_is_the_checkouts_from_any_working_directory(tmp_path, monkeypatch):
+    from conftest import REPO
+
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout
+    monkeypatch.chdir(tmp_path)  # a run directory outside the checkout, as with snakemake --directory
+    assert tracking.git_commit().removesuffix("-dirty") == head.strip()
