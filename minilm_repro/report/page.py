@@ -82,7 +82,8 @@ def checks_section(checks: dict) -> list[str]:
     if failed:
         lines.append(f"- not above the majority-class baseline: {', '.join(f'`{k}`' for k in failed)}")
     for track, v in sorted(checks.get("teacher_beats_scratch", {}).items()):
-        lines.append(f"- {track}: teacher {v['teacher']:.1f} vs scratch {v['scratch']:.1f} (Avg, percent): "
+        over = ", ".join(v.get("columns", ["Avg"]))
+        lines.append(f"- {track}: teacher {v['teacher']:.1f} vs scratch {v['scratch']:.1f} (percent, the mean of {over}): "
                      f"{'ok' if v['ok'] else 'FAILS'}")
     boot = checks.get("intervals", {})
     if boot:
