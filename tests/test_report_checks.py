@@ -4,15 +4,15 @@ import math
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 from minilm_repro.report.assemble import Table
 from minilm_repro.report.checks import learning_checks
-
-FINETUNE_COLUMNS = ["track", "task", "split", "eval", "metric", "primary_metric", "model", "value"]
+from minilm_repro.report.collect import finetune_frame
 
 
 def _checks(means: pd.DataFrame) -> dict:
-    frames = SimpleNamespace(finetune=pd.DataFrame(columns=FINETUNE_COLUMNS))
+    frames = SimpleNamespace(finetune=finetune_frame([]))
     table = Table(name="mono_models", title="", text=means.astype(str), means=means)
     return learning_checks(frames, {"mono_models": table})
 
@@ -23,7 +23,8 @@ def test_a_teacher_only_task_leaves_the_check_on_the_shared_columns():
                           "Avg": [63.1, nan]}, index=["teacher", "scratch"])
     check = _checks(means)["teacher_beats_scratch"]["mono"]
     assert check["columns"] == ["SST-2", "RTE", "MRPC"]
-    assert check["teacher"] == (83.1 + 42.8 + 68.4) / 3 and check["scratch"] == (67.7 + 41.2 + 70.1) / 3
+    assert check["teacher"] == pytest.approx((83.1 + 42.8 + 68.4) / 3)
+    assert check["scratch"] == pytest.approx((67.7 + 41.2 + 70.1) / 3)
     assert check["ok"] is True
 
 

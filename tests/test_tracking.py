@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from minilm_repro import records, tracking
 
@@ -130,8 +131,6 @@ def test_an_interrupted_job_continues_its_run(tmp_path):
 
 
 def test_git_commit_is_the_checkouts_from_any_working_directory(tmp_path, monkeypatch):
-    from conftest import REPO
-
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     monkeypatch.chdir(tmp_path)  # a run directory outside the checkout, as with snakemake --directory
     assert tracking.git_commit().removesuffix("-dirty") == head.strip()

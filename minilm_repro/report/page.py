@@ -83,8 +83,8 @@ def checks_section(checks: dict) -> list[str]:
         lines.append(f"- not above the majority-class baseline: {', '.join(f'`{k}`' for k in failed)}")
     for track, v in sorted(checks.get("teacher_beats_scratch", {}).items()):
         over = ", ".join(v.get("columns", ["Avg"]))
-        lines.append(f"- {track}: teacher {v['teacher']:.1f} vs scratch {v['scratch']:.1f} (percent, the mean of {over}): "
-                     f"{'ok' if v['ok'] else 'FAILS'}")
+        lines.append(f"- {track}: teacher {v['teacher']:.1f} vs scratch {v['scratch']:.1f} "
+                     f"(percent, the mean of {over}): {'ok' if v['ok'] else 'FAILS'}")
     boot = checks.get("intervals", {})
     if boot:
         lines.append(f"- Δ intervals between our models: {boot.get('resamples')} bootstrap resamples, seed {boot.get('seed')}")
