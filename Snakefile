@@ -1,6 +1,6 @@
 # minilm-repro: corpus -> teacher -> teacher assistant -> student -> fine-tuning -> tables.
 # Science lives in the config (workflow/config/*.yaml, smoke by default); the job planner
-# (minilm_repro/planner.py) turns it into jobs; executor settings live in workflow/profiles/.
+# (minilm_repro/plan/planner.py) turns it into jobs; executor settings live in workflow/profiles/.
 # Every rule runs one planned job: `minilm-repro <stage> --spec <the job's spec>`.
 from snakemake.utils import min_version
 

@@ -21,8 +21,8 @@ be randomly zeroed).
 ``--device cuda`` runs everything on the first visible GPU. ``--out FILE`` writes a JSON record per variant:
 device, precision, batch, sequence length, median step time (s), tokens/s (batch x sequence
 length per step: padding positions are computed too), peak memory (MiB), the step's FLOPs and,
-on a GPU of minilm_repro.flops.PEAK_TFLOPS, MFU against its dense bf16/fp16 peak (else null,
-with the reason). The FLOPs are those the MiniLM loss needs (minilm_repro.flops.distill_step_flops),
+on a GPU of minilm_repro.plan.flops.PEAK_TFLOPS, MFU against its dense bf16/fp16 peak (else null,
+with the reason). The FLOPs are those the MiniLM loss needs (minilm_repro.plan.flops.distill_step_flops),
 the same for both variants: the baseline's extra work (full forwards, attention maps) is not
 counted, so its MFU is its useful fraction.
 
@@ -69,7 +69,7 @@ def build_models(attn: str, device: str = "cpu", seed: int = 0):
 
 def step_flops(batch: int, seq_len: int) -> int:
     """FLOPs of one step of the MiniLM loss (teacher forward, student forward + backward, relations)."""
-    from minilm_repro.flops import distill_step_flops
+    from minilm_repro.plan.flops import distill_step_flops
 
     return distill_step_flops(TEACHER["layers"], TEACHER["hidden"], STUDENT["layers"], STUDENT["hidden"], seq_len,
                               batch, relations=2, teacher_intermediate=TEACHER["intermediate"],
@@ -230,7 +230,7 @@ def spawn(variant: str, argv: list[str]) -> dict:
 
 def records(args, results: dict, device: str) -> list[dict]:
     """One JSON record per variant (module docstring)."""
-    from minilm_repro.flops import mfu
+    from minilm_repro.plan.flops import mfu
 
     flops = step_flops(args.batch, args.seq_len)
     out = []

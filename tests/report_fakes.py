@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from minilm_repro import tracking
 from minilm_repro.finetune.run import write_predictions
+from minilm_repro.jobs import tracking
+from minilm_repro.jobs.atomic import write_json
 from minilm_repro.metrics import classification_scores
-from minilm_repro.atomic import write_json
 
 PROFILE = "protocol"
 MINILM = {"method": "minilm", "teacher_layer": -1, "student_layer": -1, "relations": None, "layer_map": None}

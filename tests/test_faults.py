@@ -16,11 +16,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, job_argv, write_city_task, write_toy_corpus
-from minilm_repro.config import ConfigError, parse_stage_config, validate_workflow_config
+
+from minilm_repro.config import (
+    ConfigError,
+    parse_stage_config,
+    validate_workflow_config,
+)
 from minilm_repro.data.readers import TaskFormatError
-from minilm_repro.workdir import input_fingerprint, last_checkpoint, mark_complete
+from minilm_repro.jobs.workdir import input_fingerprint, last_checkpoint, mark_complete
 
 pytestmark = pytest.mark.slow
 
@@ -208,7 +212,7 @@ def test_second_snakemake_in_the_same_directory(tmp_path):
 
 
 def test_misspelt_stage_config_key():
-    from minilm_repro.trainer_setup import OptimConfig
+    from minilm_repro.jobs.trainer_setup import OptimConfig
 
     with pytest.raises(ConfigError) as err:
         parse_stage_config(OptimConfig, {"stepz": 10, "batch_size": 8, "lr": 1e-3}, "pretrain.optim")
@@ -271,7 +275,7 @@ def test_corpus_blocks_longer_than_the_teacher_positions(data, tok, tmp_path):
 
 
 def test_corpus_blocks_longer_than_the_pretrained_model_positions(data, wordpiece_dir, tmp_path):
-    from minilm_repro.pretrain import PretrainConfig, pretrain
+    from minilm_repro.pretrain.train import PretrainConfig, pretrain
 
     cfg = PretrainConfig(arch={"arch": "bert", "layers": 1, "hidden": 32, "heads": 2, "max_position": 24},
                          optim={"steps": 4, "batch_size": 4, "lr": 1e-3})
@@ -297,7 +301,7 @@ def test_finetune_max_length_above_the_model_positions(data, tok, tmp_path):
 
 
 def test_offline_hub_miss_names_the_command(tmp_path, monkeypatch):
-    from minilm_repro.hub import fetch_model
+    from minilm_repro.data.sources import fetch_model
 
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
@@ -337,7 +341,7 @@ def test_corrupt_external_checkpoint_is_to_be_replaced_not_deleted(data, tmp_pat
 
 
 def test_corrupt_pipeline_checkpoint_is_to_be_rebuilt(data, tmp_path):
-    from minilm_repro.model_io import load_pretrained
+    from minilm_repro.jobs.model_io import load_pretrained
 
     model = _corrupt_copy(data / "bert", tmp_path / "teacher", card=True)
     with pytest.raises(RuntimeError) as err:
@@ -497,7 +501,7 @@ def test_truncated_corpus_shard(data, tmp_path):
 
 def test_pretraining_writes_nothing_into_its_inputs(data, wordpiece_dir, tmp_path):
     """datasets' split caches (cache-*.arrow) once landed in the corpus directory, changing its fingerprint."""
-    from minilm_repro.pretrain import PretrainConfig, pretrain
+    from minilm_repro.pretrain.train import PretrainConfig, pretrain
 
     inputs = [data / "corpus", Path(wordpiece_dir)]
     before = input_fingerprint(*inputs), sorted(p.name for p in (data / "corpus").iterdir())
@@ -598,7 +602,7 @@ def test_checkpoints_of_another_job_are_not_resumed(tmp_path, capfd):
 
 
 def test_corrupt_mlflow_store(tmp_path, monkeypatch):
-    from minilm_repro import tracking
+    from minilm_repro.jobs import tracking
 
     db = tmp_path / "mlflow.db"
     db.write_bytes(os.urandom(4096))
@@ -612,7 +616,7 @@ def test_corrupt_mlflow_store(tmp_path, monkeypatch):
 
 
 def test_unwritable_mlflow_store(readonly_dir, monkeypatch):
-    from minilm_repro import tracking
+    from minilm_repro.jobs import tracking
 
     ro, _ = readonly_dir
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{ro}/mlflow.db")
@@ -624,7 +628,7 @@ def test_unwritable_mlflow_store(readonly_dir, monkeypatch):
 
 
 def test_read_only_results_folder_fails_before_training(data, wordpiece_dir, readonly_dir, tmp_path):
-    from minilm_repro.pretrain import PretrainConfig, pretrain
+    from minilm_repro.pretrain.train import PretrainConfig, pretrain
 
     ro, reason = readonly_dir
     out = ro / "minilm-faults" / "models" / "teacher"

@@ -3,8 +3,8 @@
 import json
 
 import pytest
-
 from conftest import write_city_task
+
 from minilm_repro.config import ConfigError
 from minilm_repro.finetune.run import FinetuneConfig, answer_language, finetune
 
@@ -129,7 +129,7 @@ def test_bert_with_an_xlmr_tokenizer_fine_tunes(spm_dir, tmp_path):
 def test_tokenizer_model_mismatch_is_an_early_error(spm_dir, wordpiece_dir):
     from transformers import AutoTokenizer, BertConfig, XLMRobertaConfig
 
-    from minilm_repro.model_io import tokenizer_matches
+    from minilm_repro.jobs.model_io import tokenizer_matches
 
     spm, wp = AutoTokenizer.from_pretrained(spm_dir), AutoTokenizer.from_pretrained(wordpiece_dir)
     with pytest.raises(ConfigError, match="vocabulary is 50: use the teacher's own tokenizer"):

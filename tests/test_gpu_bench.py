@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from minilm_repro.flops import distill_step_flops
+from minilm_repro.plan.flops import distill_step_flops
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_distill_step.py"
 

@@ -5,7 +5,7 @@ The 2-GPU view is faked on a CPU machine: ``torch.cuda.is_available`` / ``device
 tensor can go to CUDA here). The real stages run, ``finetune()`` and ``distill()``, up to the
 moment their Trainer would start training; the Trainer they built is then inspected.
 
-Without the guard in ``minilm_repro.trainer_setup.trainer_arguments`` the HF Trainer reads
+Without the guard in ``minilm_repro.jobs.trainer_setup.trainer_arguments`` the HF Trainer reads
 ``n_gpu == 2``: it would wrap the model in ``nn.DataParallel`` and feed it micro-batches of twice
 the per-device batch (global batch 16 instead of the configured 8), and ``_wrap_model`` fails on
 the fake devices.
@@ -13,7 +13,6 @@ the fake devices.
 
 import pytest
 import torch
-
 from conftest import write_city_task
 
 GLOBAL_BATCH = 8

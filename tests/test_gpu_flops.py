@@ -1,9 +1,15 @@
-"""minilm_repro.flops: counts by hand, the same counts from torch's FLOP counter, and MFU."""
+"""minilm_repro.plan.flops: counts by hand, the same counts from torch's FLOP counter, and MFU."""
 
 import pytest
 import torch
 
-from minilm_repro.flops import distill_step_flops, encoder_flops, mfu, peak_tflops, training_flops
+from minilm_repro.plan.flops import (
+    distill_step_flops,
+    encoder_flops,
+    mfu,
+    peak_tflops,
+    training_flops,
+)
 
 L, H, F, S, B, V = 2, 8, 32, 4, 3, 10
 

@@ -1,4 +1,4 @@
-"""`minilm-repro launch` claims GPUs of its own on one machine (minilm_repro.gpu_slots).
+"""`minilm-repro launch` claims GPUs of its own on one machine (minilm_repro.jobs.gpu_slots).
 
 Four GPUs are faked on a CPU machine with ``MINILM_GPU_IDS=0,1,2,3``: the claims, the lock files
 and ``CUDA_VISIBLE_DEVICES`` are the real ones, only no CUDA program runs. ``gpu-probe`` records
@@ -15,7 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from minilm_repro.gpu_slots import GpuSlotError, claim, claim_for_launch, device_ids, parse_nvidia_smi
+from minilm_repro.jobs.gpu_slots import (
+    GpuSlotError,
+    claim,
+    claim_for_launch,
+    device_ids,
+    parse_nvidia_smi,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 IDS = ["0", "1", "2", "3"]

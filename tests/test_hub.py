@@ -69,8 +69,8 @@ def test_hub_checkpoint_reaches_the_classifier_with_every_pretrained_tensor(tmp_
     from safetensors.torch import load_file
     from transformers import AutoTokenizer, BertConfig, BertForPreTraining
 
+    from minilm_repro.data.sources import fetch_model
     from minilm_repro.finetune.run import _model_for
-    from minilm_repro.hub import fetch_model
 
     tok = AutoTokenizer.from_pretrained(wordpiece_dir)
     torch.manual_seed(1)

@@ -1,5 +1,5 @@
 """The paper configs carry the papers' values: every entry of tests/paper_protocol.yaml, checked
-against the resolved jobs of each config's plan (``Plan`` + ``plan_view.plan_records``, no
+against the resolved jobs of each config's plan (``Plan`` + ``plan.view.plan_records``, no
 Snakemake), and the set of distilled students row by row of the paper's tables (footnote 5's
 teachers: only the "w/ TA" rows through the assistant). A failing check prints the value found,
 the one expected and where the paper says it.
@@ -19,8 +19,8 @@ from conftest import REPO
 
 from minilm_repro.distill.baselines import uniform_layer_map
 from minilm_repro.distill.losses import V1_PARTS, V2_PARTS
-from minilm_repro.plan_view import plan_records
-from minilm_repro.planner import Plan, load_config
+from minilm_repro.plan.planner import Plan, load_config
+from minilm_repro.plan.view import plan_records
 from minilm_repro.report.reference import entries_of_tables, resolve
 
 PROTOCOL_FILE = REPO / "tests" / "paper_protocol.yaml"

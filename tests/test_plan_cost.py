@@ -1,4 +1,4 @@
-"""minilm-repro plan --cost (minilm_repro/cost.py): FLOPs per stage by hand and from torch's counter,
+"""minilm-repro plan --cost (minilm_repro/plan/cost.py): FLOPs per stage by hand and from torch's counter,
 GPU-hours at a stated MFU, the throughput path, and its one-line errors."""
 
 import json
@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from minilm_repro import cost, flops
 from minilm_repro.commands.plan import main
-from minilm_repro.planner import Plan, load_config
+from minilm_repro.plan import cost, flops
+from minilm_repro.plan.planner import Plan, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "workflow" / "config"
 SMOKE, PAPER = str(CONFIGS / "smoke.yaml"), str(CONFIGS / "paper-mono.yaml")
@@ -56,7 +56,7 @@ def test_smoke_student_distillation_by_hand():
     assert row.trained == sequences * student
     assert row.terms == sequences * relations
     assert row.flops == sequences * (23_592_960 + 26_738_688 + 4_194_304)
-    # the same count as the benchmark's step FLOPs (minilm_repro.flops.distill_step_flops)
+    # the same count as the benchmark's step FLOPs (minilm_repro.plan.flops.distill_step_flops)
     assert row.flops == flops.distill_step_flops(4, 64, 2, 64, S, sequences, relations=2)
 
 
@@ -240,7 +240,12 @@ def _counted_step(loss_module, **batch) -> int:
 def test_distill_flops_equal_torchs_flop_counter(method, settings, kwargs):
     import torch
 
-    from minilm_repro.distill import DistillationLoss, MLMKDLoss, TinyBERTLoss, ValueMSELoss
+    from minilm_repro.distill import (
+        DistillationLoss,
+        MLMKDLoss,
+        TinyBERTLoss,
+        ValueMSELoss,
+    )
 
     mlm = method == "mlm_kd"
     teacher = _bert(3, 16, 4, 64, mlm=mlm).eval()

@@ -7,10 +7,10 @@ import subprocess
 
 import pytest
 import yaml
-
 from conftest import REPO, SHARED
+
 from minilm_repro.config import ConfigError
-from minilm_repro.planner import Plan, load_config
+from minilm_repro.plan.planner import Plan, load_config
 
 SMOKE = load_config([str(REPO / "workflow" / "config" / "smoke.yaml")])
 REAL_BERT = SHARED / "models" / "all-MiniLM-L6-v2"

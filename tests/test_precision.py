@@ -4,7 +4,7 @@ fp16 with loss scaling on older GPUs (V100, T4), fp32 on a CPU unless asked (moc
 import pytest
 
 from minilm_repro.config import ConfigError
-from minilm_repro.trainer_setup import precision
+from minilm_repro.jobs.trainer_setup import precision
 
 
 def _gpu(monkeypatch, capability, name):
@@ -42,7 +42,7 @@ def test_cpu(monkeypatch):
 def test_the_trainer_arguments_carry_the_choice(monkeypatch, tmp_path):
     import torch
 
-    from minilm_repro.trainer_setup import trainer_arguments
+    from minilm_repro.jobs.trainer_setup import trainer_arguments
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     args = trainer_arguments(tmp_path, 8, 8, "yes", max_steps=1)

@@ -11,7 +11,11 @@ import pytest
 from minilm_repro.data import layout
 from minilm_repro.data.cli import register
 from minilm_repro.data.importing import import_task
-from minilm_repro.data.realcorpus import build_real_corpus, evaluation_texts, read_corpus_documents
+from minilm_repro.data.realcorpus import (
+    build_real_corpus,
+    evaluation_texts,
+    read_corpus_documents,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = next((p / "shared" for p in REPO.parents if (p / "shared" / "realdata").is_dir()), REPO.parent / "shared")
@@ -99,7 +103,7 @@ def test_word_budget(tasks_root, corpus, tmp_path):
 @pytest.mark.skipif(not TEACHER.is_dir(), reason="teacher model not found")
 def test_prepare_corpus_packs_it(corpus, tmp_path):
     from minilm_repro.data.corpus import CorpusConfig, corpus_stats, prepare_corpus
-    from minilm_repro.model_io import load_tokenizer
+    from minilm_repro.jobs.model_io import load_tokenizer
 
     out, record = corpus
     stats = prepare_corpus([out / "en.txt"], load_tokenizer(TEACHER), CorpusConfig(max_seq_len=128), tmp_path / "blocks")

@@ -1,6 +1,6 @@
 """Tables and figures from job records: identical from the metrics files and from MLflow alone.
 
-A small fake profile is logged through ``minilm_repro.tracking`` exactly as the stages do (one
+A small fake profile is logged through ``minilm_repro.jobs.tracking`` exactly as the stages do (one
 run per job, ``JobRun.log_result``, its return value written as the metrics file): a mono track
 (teacher pretrained here, assistant, student via the assistant, an attention-only ablation
 student, an external checkpoint; MNLI with two grid points and two seeds, SQuAD 2.0) and a
@@ -13,10 +13,10 @@ import os
 import pandas as pd
 import pytest
 
-from minilm_repro import tracking
+from minilm_repro.jobs import tracking
+from minilm_repro.jobs.atomic import write_json
 from minilm_repro.report.build import Frames, build_tables, write_report
 from minilm_repro.report.collect import records_from_files, records_from_mlflow
-from minilm_repro.atomic import write_json
 
 PROFILE = "reptest"
 REFERENCES = {"mono": {"teacher": "released-mono|BERT-base", "student": "paper-table3-sizes|MiniLM+TA|L3xH384"},

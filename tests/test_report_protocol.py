@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import report_fakes as F
 
-from minilm_repro import tracking
+from minilm_repro.jobs import tracking
 from minilm_repro.report.assemble import RELEASED_SOURCE
 from minilm_repro.report.bootstrap import Part, paired_bootstrap
 from minilm_repro.report.build import Frames, build_tables, write_report
@@ -301,6 +301,7 @@ def test_results_page_says_where_imported_task_data_came_from(profile, records, 
     """With --tasks-root, the page has one row per imported task: files, rows, and whether its
     train/validation is a split by document of a dev set (real RTE and SST-2 files)."""
     from conftest import SHARED
+
     from minilm_repro.cli import main
     from minilm_repro.data.importing import import_task
 

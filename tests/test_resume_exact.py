@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import job_spec, write_city_task
+
 from minilm_repro.cli import main
-from minilm_repro.workdir import MARKER, input_fingerprint
+from minilm_repro.jobs.workdir import MARKER, input_fingerprint
 
 pytestmark = pytest.mark.slow
 
@@ -117,7 +117,7 @@ def _close(a, b, tol: float = 1e-6) -> bool:
 def _stop_after_checkpoints(argv: list[str], count: int) -> None:
     """The child: run ``argv``, stopping itself (SIGSTOP) once ``count`` checkpoints are marked complete,
     so that it is killed at that point and not some steps later."""
-    from minilm_repro import workdir
+    from minilm_repro.jobs import workdir
 
     real, marked = workdir.mark_complete, []
 
@@ -205,7 +205,7 @@ def test_masks_are_a_function_of_seed_epoch_and_row(wordpiece_dir):
     import numpy as np
     from transformers import AutoTokenizer, TrainerState
 
-    from minilm_repro.masking import EVAL_STREAM, SeededMasking
+    from minilm_repro.pretrain.masking import EVAL_STREAM, SeededMasking
 
     tok = AutoTokenizer.from_pretrained(wordpiece_dir)
     ids = tok(" ".join(["anna lives in paris and works as a doctor ."] * 4))["input_ids"]

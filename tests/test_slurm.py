@@ -34,11 +34,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO, job_spec, write_toy_corpus
-from minilm_repro.launch import Allocation, LaunchError, command, multinode_command
 from slurm_cluster import LocalSlurm, SlurmUnavailable, unavailable_reason
 
+from minilm_repro.jobs.launch import Allocation, LaunchError, command, multinode_command
 
 PROFILE = REPO / "workflow" / "profiles" / "slurm"
 TARGET = "results/mono/models/ta.metrics.json"
@@ -291,7 +290,7 @@ def tiny_distill_args(root: Path, wordpiece_dir: Path, toy_corpus: Path, steps: 
 def test_launch_on_two_nodes_runs_one_torchrun_per_node(cluster, tmp_path, wordpiece_dir, toy_corpus):
     """``launch --nodes 2`` in a 2-node job: srun starts a torchrun on each node, they meet at the
     c10d rendezvous on the first node and train as one world of 2 ranks (gloo on CPU)."""
-    from minilm_repro.tracking import init_experiment
+    from minilm_repro.jobs.tracking import init_experiment
 
     init_experiment("slurmtest")  # `track init`: the store and experiment exist before any rank opens a run
     stage = tiny_distill_args(tmp_path, wordpiece_dir, toy_corpus, steps=4)

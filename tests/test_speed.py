@@ -1,11 +1,11 @@
 """The speed stage's checks of its job spec (its timings run in the smoke DAG test: one job per track)."""
 
 import pytest
-
 from conftest import job_spec
+
 from minilm_repro.config import ConfigError
+from minilm_repro.jobs.stage import JobSpec
 from minilm_repro.report.speed import run_job
-from minilm_repro.stage import JobSpec
 
 
 def _spec(paths: dict, tags: dict) -> JobSpec:

@@ -1,7 +1,7 @@
 """`minilm-repro launch --nproc 2` (torchrun, 2 CPU processes, gloo) trains like one process.
 
 The same global batch split over two ranks must give the same Trainer loss curve as one process:
-that checks the data sharding, the global-batch arithmetic of minilm_repro.trainer_setup and the DDP
+that checks the data sharding, the global-batch arithmetic of minilm_repro.jobs.trainer_setup and the DDP
 gradient all-reduce (ranks that do not form a process group, or a loss that bypasses the DDP
 wrapper, train each rank on its own data and drift apart from step 1 or 2 by percents).
 Models are built here with dropout 0, the one source of randomness that legitimately differs
@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import job_spec, write_city_task
 
 from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
@@ -39,7 +38,7 @@ def _launch_one_and_two(one_args: list[str], two_args: list[str], cwd: Path) -> 
     The MLflow store and experiment are created first, as `track init` does before a workflow's
     jobs: concurrent first writers race on creating SQLite's tables.
     """
-    from minilm_repro.tracking import init_experiment
+    from minilm_repro.jobs.tracking import init_experiment
 
     init_experiment("torchrun")
     env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")

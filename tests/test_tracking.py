@@ -7,11 +7,12 @@ import sys
 import pytest
 from conftest import REPO
 
-from minilm_repro import records, tracking
+from minilm_repro.jobs import records, tracking
 
 JOB = r"""
 import json, sys
-from minilm_repro import records, tracking
+from minilm_repro.jobs import records
+from minilm_repro.jobs import tracking
 i = int(sys.argv[1])
 tags = {"model": f"m{i}", "task": "mnli", "track": "mono", "seed": i}
 with tracking.job_run("conc", f"job{i}", tags, {"lr": 1e-3 * i, "nested": {"epochs": 2}}) as job:
@@ -92,7 +93,8 @@ def test_failed_job_is_marked_failed():
 
 KILLED = r"""
 import os
-from minilm_repro import records, tracking
+from minilm_repro.jobs import records
+from minilm_repro.jobs import tracking
 with tracking.job_run("resume", "distill/ta", {"stage": "distill", "model": "ta", "config_hash": "h1"}, {"a": 1}) as job:
     job.log_metrics({"loss": 3.0}, step=1)
     os._exit(9)  # killed: the run is never ended

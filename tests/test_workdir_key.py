@@ -2,7 +2,7 @@
 
 import json
 
-from minilm_repro.workdir import input_fingerprint, last_checkpoint, mark_complete
+from minilm_repro.jobs.workdir import input_fingerprint, last_checkpoint, mark_complete
 
 
 def _checkpoint(workdir, step):

@@ -1,5 +1,6 @@
 """The shipped configs validate and dry-run offline; a bad key fails early, naming key and file."""
 
+import json
 import subprocess
 
 import pytest
@@ -145,3 +146,21 @@ def test_checkpoint_comparison_hub_form_downloads_finetunes_times_and_tables(tmp
                "results_page", "all"}
     assert set(counts) <= allowed, sorted(set(counts) - allowed)
     assert counts["fetch_external"] == 2 and counts["finetune"] > 0 and counts["speed"] >= 1
+
+
+OVERLAYS = sorted((REPO / "workflow" / "config" / "budget").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS, ids=lambda p: p.stem)
+def test_budget_overlay_changes_only_the_pretraining_budget(overlay):
+    """A budget overlay (named ``<profile>-...``) plans on top of its profile: the same jobs, and every
+    distilled student and the scratch model at one budget, the overlay's; everything else as the profile's."""
+    from minilm_repro.plan.planner import Plan, load_config
+
+    profile = REPO / "workflow" / "config" / f"{overlay.stem.split('-')[0]}.yaml"
+    base, swept = Plan(load_config([str(profile)])), Plan(load_config([str(profile), str(overlay)]))
+    assert swept.jobs.keys() == base.jobs.keys()
+    changed = {j for j in base.jobs if base.jobs[j].settings != swept.jobs[j].settings}
+    pretrained = {j for j in base.jobs if j.startswith(("distill/", "pretrain_scratch/"))}
+    assert changed == pretrained
+    assert len({json.dumps(swept.jobs[j].settings["optim"], sort_keys=True) for j in pretrained}) == 1

@@ -1,10 +1,10 @@
 """Record a local model directory's size and shape (external checkpoints)."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):
-    from minilm_repro.hub import run_describe_model
+    from minilm_repro.data.sources import run_describe_model
 
     return run_describe_model(spec)
 

@@ -1,6 +1,6 @@
 """Distil a teacher (or assistant) into a student with MiniLM relations."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):

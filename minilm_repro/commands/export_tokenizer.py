@@ -1,10 +1,10 @@
 """Save a teacher directory's tokenizer on its own (the track's tokenizer)."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):
-    from minilm_repro.hub import run_export_tokenizer
+    from minilm_repro.data.sources import run_export_tokenizer
 
     return run_export_tokenizer(spec)
 

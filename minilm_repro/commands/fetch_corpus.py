@@ -1,10 +1,10 @@
 """Download one language of a hub text dataset as a text file (a local job: needs the network)."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):
-    from minilm_repro.hub import run_fetch_corpus
+    from minilm_repro.data.sources import run_fetch_corpus
 
     return run_fetch_corpus(spec)
 

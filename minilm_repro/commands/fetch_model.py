@@ -1,10 +1,10 @@
 """Download a hub checkpoint at a pinned revision into a local model directory (needs the network)."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):
-    from minilm_repro.hub import run_fetch_model
+    from minilm_repro.data.sources import run_fetch_model
 
     return run_fetch_model(spec)
 

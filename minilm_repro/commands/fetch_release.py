@@ -1,6 +1,6 @@
 """Download a task's official release archive (e.g. MLQA_V1.zip) and unpack it (a local job: needs the network)."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):

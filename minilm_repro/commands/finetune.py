@@ -1,6 +1,6 @@
 """Fine-tune one model on one task (one grid point and seed) and evaluate every eval set."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):

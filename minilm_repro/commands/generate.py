@@ -1,10 +1,10 @@
 """Generate the embedded synthetic multilingual benchmark (the smoke profile's tasks and corpora)."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):
-    from minilm_repro.prepare import run_generate
+    from minilm_repro.data.prepare import run_generate
 
     return run_generate(spec)
 

@@ -1,10 +1,10 @@
 """Copy a local HF model directory into the workflow (a teacher or an external checkpoint)."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):
-    from minilm_repro.hub import run_import_model
+    from minilm_repro.data.sources import run_import_model
 
     return run_import_model(spec)
 

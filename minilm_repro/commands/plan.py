@@ -1,6 +1,6 @@
 """Print every job of a config with its resolved settings and paths (``--json``), or its cost (``--cost``).
 
-``--cost``: tokens, FLOPs and projected GPU-hours per stage, and a total (minilm_repro/cost.py, docs/cost.md)."""
+``--cost``: tokens, FLOPs and projected GPU-hours per stage, and a total (minilm_repro/plan/cost.py, docs/cost.md)."""
 
 from __future__ import annotations
 
@@ -11,17 +11,16 @@ import sys
 
 def main(argv: list[str]) -> int:
     from minilm_repro.config import ConfigError
-    from minilm_repro.plan_view import plan_records, summary
-    from minilm_repro.planner import Plan, load_config
-    from minilm_repro.stage import default_configfile
+    from minilm_repro.plan.planner import Plan, default_configfile, load_config
+    from minilm_repro.plan.view import plan_records, summary
 
     p = argparse.ArgumentParser(prog="minilm-repro plan", description=__doc__)
     p.add_argument("--configfile", nargs="+", default=None, help="workflow config file(s) (default: smoke)")
     p.add_argument("--json", action="store_true", help="every job as JSON: id, rule, stage, settings, paths, tags")
     p.add_argument("--job", help="only this job (its id, as listed)")
-    cost = p.add_argument_group("--cost: projected compute per stage (minilm_repro/cost.py, docs/cost.md)")
+    cost = p.add_argument_group("--cost: projected compute per stage (minilm_repro/plan/cost.py, docs/cost.md)")
     cost.add_argument("--cost", action="store_true", help="tokens, FLOPs and GPU-hours per stage, and a total")
-    cost.add_argument("--device", help="GPU to project for, e.g. h100, a100, v100 (minilm_repro.flops.PEAK_TFLOPS); "
+    cost.add_argument("--device", help="GPU to project for, e.g. h100, a100, v100 (minilm_repro.plan.flops.PEAK_TFLOPS); "
                                        "with --throughput: the record's device (default)")
     cost.add_argument("--gpus", type=int, default=1, help="devices for the wall hours (default 1)")
     rate = cost.add_mutually_exclusive_group()
@@ -53,7 +52,13 @@ def main(argv: list[str]) -> int:
 
 def _cost(plan, args) -> int:
     from minilm_repro.config import ConfigError
-    from minilm_repro.cost import CostError, mfu_rate, parse_mean_lengths, report, throughput_rate
+    from minilm_repro.plan.cost import (
+        CostError,
+        mfu_rate,
+        parse_mean_lengths,
+        report,
+        throughput_rate,
+    )
 
     try:
         if args.gpus < 1:

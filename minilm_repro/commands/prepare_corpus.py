@@ -1,10 +1,10 @@
 """Tokenise and pack a track's text files into fixed-length blocks."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):
-    from minilm_repro.prepare import run_corpus
+    from minilm_repro.data.prepare import run_corpus
 
     return run_corpus(spec)
 

@@ -1,6 +1,6 @@
 """Time inference of a track's models side by side (the speed-up column)."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):

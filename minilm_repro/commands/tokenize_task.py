@@ -1,6 +1,6 @@
 """Tokenise a task's train and eval splits once per tokenizer."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):

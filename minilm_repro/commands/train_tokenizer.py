@@ -1,10 +1,10 @@
 """Train a WordPiece or sentencepiece tokenizer on a track's corpus text."""
 
-from minilm_repro.stage import job_main
+from minilm_repro.commands import job_main
 
 
 def run(spec):
-    from minilm_repro.prepare import run_tokenizer
+    from minilm_repro.data.prepare import run_tokenizer
 
     return run_tokenizer(spec)
 

@@ -46,9 +46,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from minilm_repro.atomic import replace_dir, write_json, write_text
 from minilm_repro.config import ConfigError
 from minilm_repro.data import packing
+from minilm_repro.jobs.atomic import replace_dir, write_json, write_text
 
 # bump when the part files' content or layout changes: old work directories are then rebuilt
 PART_FORMAT = 1
@@ -391,7 +391,7 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
     if out_dir.exists() and not (out_dir / "stats.json").is_file() and any(out_dir.iterdir()):
         raise FileExistsError(f"{out_dir} exists and is not a prepared corpus; remove it or choose another output")
     work = Path(work_dir) if work_dir is not None else out_dir.parent / f".{out_dir.name}.work"
-    from minilm_repro.workdir import check_writable
+    from minilm_repro.jobs.workdir import check_writable
 
     check_writable(out_dir, "corpus directory")
     check_writable(work, "corpus work directory")

@@ -14,8 +14,17 @@ from __future__ import annotations
 
 from datasets import ClassLabel, Features, Sequence, Value
 
-from minilm_repro.task_names import (  # noqa: F401  (the task constants, importable from here too)
-    GLUE_TASKS, MLQA_LANGUAGES, NLI_LABELS, QA_TASKS, SPLITS, TASKS, TEXT_COLUMNS, XNLI_LANGUAGES, check_task, is_qa,
+from minilm_repro.data.task_names import (  # noqa: F401  (the task constants, importable from here too)
+    GLUE_TASKS,
+    MLQA_LANGUAGES,
+    NLI_LABELS,
+    QA_TASKS,
+    SPLITS,
+    TASKS,
+    TEXT_COLUMNS,
+    XNLI_LANGUAGES,
+    check_task,
+    is_qa,
     is_regression,
 )
 

@@ -42,7 +42,13 @@ import datasets
 
 from minilm_repro.data import layout, readers, tasks
 from minilm_repro.data.corpus import file_sha256
-from minilm_repro.data.features import FEATURES, GLUE_TASKS, QA_TASKS, SPLITS, TEXT_COLUMNS
+from minilm_repro.data.features import (
+    FEATURES,
+    GLUE_TASKS,
+    QA_TASKS,
+    SPLITS,
+    TEXT_COLUMNS,
+)
 
 SOURCE_FILE = "SOURCE.json"
 HASH_RULE = "validation iff int.from_bytes(sha256(group key as UTF-8).digest()[:8], 'big') / 2**64 < validation_fraction"

@@ -27,7 +27,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from minilm_repro.data.features import FEATURES, GLUE_TASKS, MLQA_LANGUAGES, QA_TASKS, TEXT_COLUMNS, XNLI_LANGUAGES
+from minilm_repro.data.features import (
+    FEATURES,
+    GLUE_TASKS,
+    MLQA_LANGUAGES,
+    QA_TASKS,
+    TEXT_COLUMNS,
+    XNLI_LANGUAGES,
+)
 
 
 class TaskFormatError(ValueError):

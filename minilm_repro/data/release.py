@@ -14,7 +14,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from minilm_repro.atomic import partial_dir, replace_dir, write_json
+from minilm_repro.jobs.atomic import partial_dir, replace_dir, write_json
 
 
 class ReleaseError(RuntimeError):

@@ -28,7 +28,14 @@ import pyarrow.compute as pc
 from datasets.exceptions import DatasetNotFoundError
 
 from minilm_repro.data import layout, readers
-from minilm_repro.data.features import FEATURES, GLUE_TASKS, MLQA_LANGUAGES, SPLITS, TASKS, XNLI_LANGUAGES
+from minilm_repro.data.features import (
+    FEATURES,
+    GLUE_TASKS,
+    MLQA_LANGUAGES,
+    SPLITS,
+    TASKS,
+    XNLI_LANGUAGES,
+)
 
 GLUE_PREFIX = "glue/"
 HUB_IDS = {**{t: "nyu-mll/glue" for t in GLUE_TASKS}, "squad_v2": "rajpurkar/squad_v2",

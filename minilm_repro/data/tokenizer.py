@@ -69,7 +69,15 @@ def train_wordpiece(files: list[str], cfg: TokenizerConfig):
     corpus gives other ids and even other tokens (huggingface/tokenizers#1794, open). Handing it
     the sorted ``##c`` pieces up front as reserved tokens fixes every id; they are made plain
     vocabulary entries again afterwards."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
     from transformers import BertTokenizerFast
 
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -132,8 +140,8 @@ def train_tokenizer(files: list[str], cfg: TokenizerConfig, out_dir: str | Path)
 
     The directory is built beside it (``<out_dir>.partial``) and renamed when complete: a failed or
     killed run leaves no ``out_dir`` that a rerun would take as done."""
-    from minilm_repro.atomic import partial_dir, replace_dir
-    from minilm_repro.workdir import check_writable
+    from minilm_repro.jobs.atomic import partial_dir, replace_dir
+    from minilm_repro.jobs.workdir import check_writable
 
     files = _check_files(files)
     out_dir = Path(out_dir)

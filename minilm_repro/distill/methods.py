@@ -71,7 +71,7 @@ def load_masked_lm_teacher(teacher_dir):
     """The teacher as ``AutoModelForMaskedLM``; ConfigError when its checkpoint lacks weights (e.g. no MLM head)."""
     from transformers import AutoModelForMaskedLM
 
-    from minilm_repro.model_io import load_pretrained
+    from minilm_repro.jobs.model_io import load_pretrained
 
     teacher, info = load_pretrained(teacher_dir, AutoModelForMaskedLM, output_loading_info=True)
     missing = sorted(info.get("missing_keys", ()))
@@ -123,8 +123,8 @@ def build_method(cfg, teacher_dir, tokenizer, seed: int) -> MethodSetup:
     from minilm_repro.distill.baselines import MLMKDLoss, TinyBERTLoss, ValueMSELoss
     from minilm_repro.distill.collators import BatchSeededMLMCollator
     from minilm_repro.distill.losses import DistillationLoss
+    from minilm_repro.jobs.model_io import load_pretrained, tokenizer_matches
     from minilm_repro.models.build import student_config
-    from minilm_repro.model_io import load_pretrained, tokenizer_matches
 
     check_options(cfg)
     masked_lm = cfg.method == "mlm_kd"

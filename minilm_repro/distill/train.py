@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 
-from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.distill.methods import METHODS, check_options  # noqa: F401 (METHODS: this module's API)
+from minilm_repro.jobs.model_io import load_tokenizer
+from minilm_repro.jobs.phases import phase
+from minilm_repro.jobs.stage import tracked_job
+from minilm_repro.jobs.trainer_setup import OptimConfig, training_arguments
 from minilm_repro.models.build import count_parameters
-from minilm_repro.model_io import load_tokenizer
-from minilm_repro.trainer_setup import OptimConfig, training_arguments
 
 INITS = ("random", "teacher_layers")
 
@@ -105,21 +106,28 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
     """Distil the teacher in ``teacher_dir`` into a new student written to ``out_dir``; return the metrics.
 
     Checkpoints in ``workdir`` resume exactly (the HF Trainer's model, optimiser, scheduler, RNG and
-    data position; see :mod:`minilm_repro.workdir` for which checkpoints are resumed)."""
-    from minilm_repro.training_run import callbacks, check_outputs, save_final, train_resuming
+    data position; see :mod:`minilm_repro.jobs.workdir` for which checkpoints are resumed)."""
+    from minilm_repro.jobs.training_run import (
+        callbacks,
+        check_outputs,
+        save_final,
+        train_resuming,
+    )
 
     check_outputs(workdir, out_dir)  # before any work, not after it
     from minilm_repro.data.corpus import corpus_max_seq_len, load_corpus
     from minilm_repro.distill.methods import build_method
-    from minilm_repro.model_io import check_sequence_length
+    from minilm_repro.jobs.model_io import check_sequence_length
 
     optim = parse_stage_config(OptimConfig, cfg.optim, "distill.optim")
-    tokenizer = load_tokenizer(teacher_dir)
-    setup = build_method(cfg, teacher_dir, tokenizer, seed=optim.seed)
+    with phase("load"):
+        tokenizer = load_tokenizer(teacher_dir)
+        setup = build_method(cfg, teacher_dir, tokenizer, seed=optim.seed)
     teacher, student, loss_module = setup.teacher, setup.student, setup.loss
     check_sequence_length(teacher.config, corpus_max_seq_len(corpus_dir), f"corpus {corpus_dir} has blocks of up to",
                           f"teacher {teacher_dir}", "prepare the corpus with max_seq_len <= that")
-    corpus = load_corpus(corpus_dir).remove_columns(["lang"])
+    with phase("load"):
+        corpus = load_corpus(corpus_dir).remove_columns(["lang"])
     # the student's layers above the captured projections get no gradient (as in the paper)
     args = training_arguments(optim, workdir, ddp_find_unused_parameters=True)
     trainer = _trainer_class()(
@@ -154,7 +162,7 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
 
 
 def run_job(spec) -> int:
-    """The ``distill`` stage of one job (see :mod:`minilm_repro.stage`)."""
+    """The ``distill`` stage of one job (see :mod:`minilm_repro.jobs.stage`)."""
     cfg = parse_stage_config(DistillConfig, spec.settings, "distill config")
     p = spec.paths
     return tracked_job(spec, cfg, lambda job: distill(cfg, p["teacher"], p["corpus"], p["out"], p["workdir"], job,

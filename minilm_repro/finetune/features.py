@@ -14,9 +14,9 @@ import json
 from pathlib import Path
 
 from minilm_repro.config import parse_stage_config
+from minilm_repro.data.task_names import TEXT_COLUMNS, is_qa
 from minilm_repro.finetune.plan import DataRef, task_plan
-from minilm_repro.task_names import TEXT_COLUMNS, is_qa
-from minilm_repro.atomic import write_json
+from minilm_repro.jobs.atomic import write_json
 
 
 @dataclasses.dataclass
@@ -96,7 +96,7 @@ def load_manifest(features_dir: str | Path) -> dict:
 
 def run_job(spec) -> int:
     """The ``tokenize-task`` stage of one job."""
-    from minilm_repro.model_io import load_tokenizer
+    from minilm_repro.jobs.model_io import load_tokenizer
 
     cfg = parse_stage_config(FeaturesConfig, spec.settings, "tokenize-task config")
     tokenize_task(cfg, load_tokenizer(spec.paths["tokenizer"]), spec.paths["tasks_root"], spec.paths["out"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from minilm_repro.task_names import GLUE_TASKS, check_task
+from minilm_repro.data.task_names import GLUE_TASKS, check_task
 
 DEV_SPLITS = {"mnli": ("validation_matched", "validation_mismatched")}
 

@@ -14,16 +14,17 @@ from pathlib import Path
 
 import numpy as np
 
-from minilm_repro.atomic import write_json
-from minilm_repro.distributed import is_main_process
-from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.data.features import FEATURES, is_qa, is_regression, num_labels
 from minilm_repro.data.layout import load_split
 from minilm_repro.finetune.features import load_manifest
 from minilm_repro.finetune.plan import PRIMARY_METRIC
-from minilm_repro.model_io import load_tokenizer, tokenizer_matches
-from minilm_repro.trainer_setup import mean_reduced_loss, trainer_arguments
+from minilm_repro.jobs.atomic import write_json
+from minilm_repro.jobs.distributed import is_main_process
+from minilm_repro.jobs.model_io import load_tokenizer, tokenizer_matches
+from minilm_repro.jobs.phases import phase
+from minilm_repro.jobs.stage import tracked_job
+from minilm_repro.jobs.trainer_setup import mean_reduced_loss, trainer_arguments
 
 
 @dataclasses.dataclass
@@ -71,9 +72,12 @@ def _model_for(task: str, model_dir: str):
 
     Every pretrained tensor of the checkpoint is loaded; a weight the checkpoint lacks is an error
     unless it is the task head or a pooler the checkpoint never had (MLM-pretrained models)."""
-    from transformers import AutoModelForQuestionAnswering, AutoModelForSequenceClassification
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoModelForSequenceClassification,
+    )
 
-    from minilm_repro.model_io import load_pretrained
+    from minilm_repro.jobs.model_io import load_pretrained
 
     kw = {} if is_qa(task) else {"num_labels": num_labels(task)}
     if is_regression(task):
@@ -119,7 +123,14 @@ def _qa_eval(trainer, cfg, feats, examples, context_language):
     """Official scores (percent) and, under ``predictions``, each question's official F1 / EM (percent:
     the numbers the aggregate F1 / EM average)."""
     from minilm_repro.finetune.qa_processing import postprocess_qa_predictions
-    from minilm_repro.metrics import mlqa, mlqa_scores, squad_v1, squad_v1_scores, squad_v2, squad_v2_scores
+    from minilm_repro.metrics import (
+        mlqa,
+        mlqa_scores,
+        squad_v1,
+        squad_v1_scores,
+        squad_v2,
+        squad_v2_scores,
+    )
     from minilm_repro.metrics.qa_data import gold_table
 
     pred = trainer.predict(feats.remove_columns(["example_id", "offset_mapping"]))
@@ -180,11 +191,13 @@ def write_predictions(metrics_path: str, metrics: dict) -> dict:
 
     preds = {name: res.pop("predictions") for name, res in metrics["evals"].items() if "predictions" in res}
     if preds and is_main_process():
-        write_json(predictions_path(metrics_path), preds)
+        with phase("write"):
+            write_json(predictions_path(metrics_path), preds)
         import mlflow
 
         if mlflow.active_run() is not None:
-            mlflow.log_dict(preds, ARTIFACT)
+            with phase("tracking"):
+                mlflow.log_dict(preds, ARTIFACT)
     return preds
 
 
@@ -217,14 +230,19 @@ def _trainer_class(cfg: FinetuneConfig, manifest: dict, features_dir: str, tasks
 def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root: str, workdir: str, job=None) -> dict:
     """Fine-tune the model in ``model_dir`` on the features in ``features_dir``, evaluate it on every
     eval set, and return the job's result. Checkpoints in ``workdir`` resume exactly (see
-    :mod:`minilm_repro.workdir` for which checkpoints are resumed)."""
-    from minilm_repro.training_run import callbacks, check_outputs, checkpoint_step, train_resuming
+    :mod:`minilm_repro.jobs.workdir` for which checkpoints are resumed)."""
+    from minilm_repro.jobs.training_run import (
+        callbacks,
+        check_outputs,
+        checkpoint_step,
+        train_resuming,
+    )
 
     check_outputs(workdir)  # before any work, not after it
     import datasets
     from transformers import DataCollatorWithPadding, set_seed
 
-    from minilm_repro.model_io import check_sequence_length
+    from minilm_repro.jobs.model_io import check_sequence_length
 
     manifest = load_manifest(features_dir)
     if manifest["task"] != cfg.task:
@@ -232,16 +250,18 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
     if cfg.task == "mlqa":  # fail before training, not after
         for ref in manifest["evals"]:
             answer_language(cfg, ref["config"].split(".")[0])
-    tokenizer = load_tokenizer(model_dir)
-    set_seed(cfg.seed)  # the new task head's initialisation is part of the seed's run
-    model, random_init = _model_for(cfg.task, model_dir)
+    with phase("load"):
+        tokenizer = load_tokenizer(model_dir)
+        set_seed(cfg.seed)  # the new task head's initialisation is part of the seed's run
+        model, random_init = _model_for(cfg.task, model_dir)
     model = mean_reduced_loss(model)
     tokenizer_matches(model.config, tokenizer, f"model {model_dir}")
     check_sequence_length(model.config, manifest["max_length"], f"features {features_dir} are tokenised to max_length",
                           f"model {model_dir}", "set the task's max_length <= that")
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
-    train = datasets.load_from_disk(str(Path(features_dir) / "train"))
+    with phase("load"):
+        train = datasets.load_from_disk(str(Path(features_dir) / "train"))
     train_labels = None if is_qa(cfg.task) else train["labels"]
     selection = {"save_total_limit": 1}
     if cfg.checkpoint == "best_dev":
@@ -265,7 +285,8 @@ def finetune(cfg: FinetuneConfig, model_dir: str, features_dir: str, tasks_root:
                           data_collator=DataCollatorWithPadding(tokenizer),
                           callbacks=callbacks(job))
     run = train_resuming(trainer, workdir, cfg, model_dir, features_dir)
-    evals = _evaluate(trainer, cfg, manifest["evals"], features_dir, tasks_root, train_labels)
+    with phase("evaluate"):
+        evals = _evaluate(trainer, cfg, manifest["evals"], features_dir, tasks_root, train_labels)
     out = {
         "task": cfg.task, "primary_metric": PRIMARY_METRIC[cfg.task],
         "select_score": _select_score(cfg, evals, manifest["select_on"]),
@@ -288,7 +309,7 @@ def _final_metrics(metrics: dict) -> dict:
 
 
 def run_job(spec) -> int:
-    """The ``finetune`` stage of one job (see :mod:`minilm_repro.stage`)."""
+    """The ``finetune`` stage of one job (see :mod:`minilm_repro.jobs.stage`)."""
     cfg = parse_stage_config(FinetuneConfig, spec.settings, "finetune config")
     p = spec.paths
 

@@ -14,7 +14,11 @@ import numpy as np
 from minilm_repro.data.features import GLUE_TASKS
 from minilm_repro.metrics.glue import glue_scores
 from minilm_repro.metrics.mlqa import mlqa_scores
-from minilm_repro.metrics.qa_data import load_official, load_predictions, rows_from_official
+from minilm_repro.metrics.qa_data import (
+    load_official,
+    load_predictions,
+    rows_from_official,
+)
 from minilm_repro.metrics.squad_v1 import squad_v1_scores
 from minilm_repro.metrics.squad_v2 import squad_v2_scores
 from minilm_repro.metrics.xnli import xnli_scores

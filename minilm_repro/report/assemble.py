@@ -13,7 +13,13 @@ import pandas as pd
 
 from minilm_repro.report.comparable import VARIANTS, ModelFacts, checked_entries
 from minilm_repro.report.intervals import Bootstrap, pair_intervals
-from minilm_repro.report.reference import NO_TEACHER, PAPER_HARDWARE, PaperEntry, entries_of_tables, format_reference
+from minilm_repro.report.reference import (
+    NO_TEACHER,
+    PAPER_HARDWARE,
+    PaperEntry,
+    entries_of_tables,
+    format_reference,
+)
 from minilm_repro.report.selection import format_cell, reported
 
 RELEASED_SOURCE = "released, other teacher (authors' README)"

@@ -18,7 +18,12 @@ import pandas as pd
 from minilm_repro.report.assemble import Table, TrackContext
 from minilm_repro.report.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED
 from minilm_repro.report.checks import learning_checks
-from minilm_repro.report.collect import Records, finetune_frame, model_frame, speed_frame
+from minilm_repro.report.collect import (
+    Records,
+    finetune_frame,
+    model_frame,
+    speed_frame,
+)
 from minilm_repro.report.intervals import Bootstrap
 from minilm_repro.report.layouts import TABLE_BUILDERS
 from minilm_repro.report.predictions import PredictionStore
@@ -88,7 +93,11 @@ def write_report(records: Records, out_dir, profile: str, references: dict | Non
                  resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED) -> dict:
     """Write every table this profile has inputs for under ``out_dir`` (see :mod:`writers`), the list
     of those it has none for, and ``checks.json``; return the checks."""
-    from minilm_repro.report.writers import clear_previous, write_not_written, write_table
+    from minilm_repro.report.writers import (
+        clear_previous,
+        write_not_written,
+        write_table,
+    )
 
     out_dir = Path(out_dir)
     (out_dir / "html").mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 A *record* is what a job's metrics file holds: the stage's result dict plus ``tags`` (track,
 model, task, grid point, seed, teacher, and, for jobs that log through
-:meth:`minilm_repro.tracking.JobRun.log_result`, stage, profile, device, host, git commit) and
+:meth:`minilm_repro.jobs.tracking.JobRun.log_result`, stage, profile, device, host, git commit) and
 ``config`` (the resolved stage config). Records come from the metrics files or, identically,
 from MLflow (:func:`records_from_mlflow`); every frame below is built from records only, with
 rows sorted, so both sources give equal frames. Per-example predictions of fine-tuning jobs
@@ -69,9 +69,9 @@ def records_from_files(finetune=(), models=(), speed=()) -> Records:
 
 
 def records_from_mlflow(profile: str, with_history: bool = False) -> Records:
-    """Records of the profile's jobs from MLflow alone (see :func:`minilm_repro.tracking.job_records`);
+    """Records of the profile's jobs from MLflow alone (see :func:`minilm_repro.jobs.tracking.job_records`);
     predictions from the runs' ``predictions.json`` artifacts."""
-    from minilm_repro.tracking import job_records
+    from minilm_repro.jobs.tracking import job_records
 
     out = Records([], [], [], mlflow_store(profile))
     for rec in job_records(profile, with_history=with_history):

@@ -19,7 +19,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from minilm_repro.report.assemble import Layout, Table, TrackContext, assemble, ours_delta_rows, wide
+from minilm_repro.report.assemble import (
+    Layout,
+    Table,
+    TrackContext,
+    assemble,
+    ours_delta_rows,
+    wide,
+)
 from minilm_repro.report.collect import MAJORITY
 from minilm_repro.report.comparable import LAST, PLAIN
 from minilm_repro.report.selection import MULTI_TASKS, cell_stats

@@ -121,11 +121,11 @@ def job_key(tags: dict) -> tuple:
 
 def mlflow_store(profile: str) -> PredictionStore:
     """The ``predictions.json`` artifacts of the profile's fine-tuning jobs (the latest finished run of
-    each job, as :func:`minilm_repro.tracking.job_records` picks it); absent artifacts give None."""
+    each job, as :func:`minilm_repro.jobs.tracking.job_records` picks it); absent artifacts give None."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from minilm_repro.tracking import JOB_KEYS, experiment_name, tracking_uri
+    from minilm_repro.jobs.tracking import JOB_KEYS, experiment_name, tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient(tracking_uri())

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from minilm_repro.config import ConfigError, parse_stage_config
-from minilm_repro.atomic import write_json
+from minilm_repro.jobs.atomic import write_json
 
 
 @dataclasses.dataclass
@@ -33,7 +33,7 @@ def _batches(model_dir: str, features_dir: str, cfg: SpeedConfig, device) -> lis
     import datasets
     from transformers import DataCollatorWithPadding
 
-    from minilm_repro.model_io import load_tokenizer
+    from minilm_repro.jobs.model_io import load_tokenizer
 
     feats = datasets.load_from_disk(str(Path(features_dir) / "train"))
     keep = [c for c in feats.column_names if c in ("input_ids", "attention_mask", "token_type_ids")]
@@ -53,10 +53,10 @@ def measure(model_dirs: list[str], features_dirs: list[str], cfg: SpeedConfig) -
     import torch
     from transformers import AutoModel
 
+    from minilm_repro.jobs.model_io import load_pretrained
+    from minilm_repro.jobs.tracking import device_name
+    from minilm_repro.jobs.trainer_setup import precision
     from minilm_repro.models.build import count_parameters
-    from minilm_repro.tracking import device_name
-    from minilm_repro.model_io import load_pretrained
-    from minilm_repro.trainer_setup import precision
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     models = [load_pretrained(m, AutoModel).to(device).eval() for m in model_dirs]
@@ -88,7 +88,7 @@ def measure(model_dirs: list[str], features_dirs: list[str], cfg: SpeedConfig) -
 def run_job(spec) -> int:
     """The ``speed`` stage of one job: time ``paths.models`` side by side; one MLflow run per model
     (tags ``spec.run.tags[name]``), the records of all in ``paths.out``."""
-    from minilm_repro.stage import open_run
+    from minilm_repro.jobs.stage import open_run
 
     p, tags = spec.paths, spec.run.tags
     if not len(p["models"]) == len(p["features"]) == len(p["names"]):

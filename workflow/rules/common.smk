@@ -1,11 +1,11 @@
-# The job planner (minilm_repro/planner.py), where the config becomes jobs. A rule names its
+# The job planner (minilm_repro/plan/planner.py), where the config becomes jobs. A rule names its
 # outputs (patterns), takes its inputs and the stage's spec from its planned job (PLAN.inputs_of,
 # PLAN.spec_of), and runs `minilm-repro <stage> --spec <spec>`. No science here.
 import sys
 from pathlib import Path
 
 from minilm_repro.config import ConfigError, validate_workflow_config
-from minilm_repro.planner import BENCHMARK_DIR, RESULTS, Plan, as_json
+from minilm_repro.plan.planner import BENCHMARK_DIR, RESULTS, Plan, as_json
 
 try:
     validate_workflow_config(

@@ -22,9 +22,16 @@ import random
 from pathlib import Path
 
 from minilm_repro.data.synthetic.grammar import Fact
-from minilm_repro.data.synthetic.lexicon import ATTRIBUTES, Language, SWITCHABLE
-from minilm_repro.data.synthetic.scenes import (Scene, Spec, World, random_opinion, realise, sample_scene,
-                                                tell_scene)
+from minilm_repro.data.synthetic.lexicon import ATTRIBUTES, SWITCHABLE, Language
+from minilm_repro.data.synthetic.scenes import (
+    Scene,
+    Spec,
+    World,
+    random_opinion,
+    realise,
+    sample_scene,
+    tell_scene,
+)
 
 
 class CodeSwitched:

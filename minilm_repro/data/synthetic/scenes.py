@@ -13,8 +13,16 @@ import random
 
 from minilm_repro.data.synthetic import grammar
 from minilm_repro.data.synthetic.grammar import Fact
-from minilm_repro.data.synthetic.lexicon import (ATTRIBUTE_VALUES, ATTRIBUTES, ITEMS, NEGATIVE, POSITIVE, Language,
-                                                  cities, names)
+from minilm_repro.data.synthetic.lexicon import (
+    ATTRIBUTE_VALUES,
+    ATTRIBUTES,
+    ITEMS,
+    NEGATIVE,
+    POSITIVE,
+    Language,
+    cities,
+    names,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -24,8 +24,16 @@ import random
 from minilm_repro.data.synthetic import grammar
 from minilm_repro.data.synthetic.grammar import Fact
 from minilm_repro.data.synthetic.lexicon import ATTRIBUTES, Language
-from minilm_repro.data.synthetic.scenes import (World, opinion_polarity, random_opinion, realise, sample_scene,
-                                                tell_scene, text, tokens)
+from minilm_repro.data.synthetic.scenes import (
+    World,
+    opinion_polarity,
+    random_opinion,
+    realise,
+    sample_scene,
+    tell_scene,
+    text,
+    tokens,
+)
 
 ENTAILMENT, NEUTRAL, CONTRADICTION = 0, 1, 2
 

@@ -19,7 +19,7 @@ import re
 
 from minilm_repro.config import ConfigError
 from minilm_repro.finetune.features import FeaturesConfig
-from minilm_repro.plan_checks import check
+from minilm_repro.plan.checks import check
 
 RESULTS = "results"
 WORK = "work"  # checkpoints: not Snakemake outputs, so a killed job resumes
@@ -131,8 +131,9 @@ class Plan:
     def features_settings(self, task: str) -> dict:
         s = self.ft_settings(task)
         out = {"task": task, "languages": s.get("languages", self.config["languages"]),
-               "train_language": self.config["train_language"],
-               "cross_language": self.config["finetune"].get("cross_language", False)}
+               "train_language": self.config["train_language"]}
+        if "cross_language" in self.config["finetune"]:
+            out["cross_language"] = self.config["finetune"]["cross_language"]
         out.update({k: s[k] for k in ("max_length", "doc_stride", "max_train_examples") if k in s})
         out.setdefault("max_length", _default(FeaturesConfig, "max_length"))
         return out
@@ -356,7 +357,7 @@ class Plan:
             s, feats = self.ft_settings(task), self.features_settings(task)
             models = [m for m in self.finetuned_models(t) if task in self.tasks_of(t, m)]
             needs = models if task != speed_task else self.finetuned_models(t)
-            keys = sorted({self.tokenizer_key(t, m) for m in needs}, key=lambda k: k != "track")
+            keys = sorted({self.tokenizer_key(t, m) for m in needs}, key=lambda k: (k != "track", k))
             for key in keys:
                 self._add("tokenize_task", {"track": t, "tok": key, "task": task, "maxlen": feats["max_length"]},
                           "tokenize-task", feats,
@@ -478,7 +479,13 @@ def load_config(configfiles: list[str], schema: str | None = None) -> dict:
 def default_schema() -> str:
     from pathlib import Path
 
-    return str(Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml")
+    return str(Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml")
+
+
+def default_configfile() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parents[2] / "workflow" / "config" / "smoke.yaml")
 
 
 def as_json(obj) -> str:

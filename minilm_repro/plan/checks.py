@@ -5,7 +5,7 @@ one :class:`~minilm_repro.config.ConfigError` line naming the config key and the
 from __future__ import annotations
 
 from minilm_repro.config import ConfigError
-from minilm_repro.model_io import PAD_POSITIONS
+from minilm_repro.jobs.model_io import PAD_POSITIONS
 
 RESERVED_MODELS = ("teacher", "scratch")  # names the planner gives models of its own
 

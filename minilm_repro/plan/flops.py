@@ -117,7 +117,7 @@ def peak_tflops(device_name: str) -> tuple[float | None, str]:
     for pattern, peak, row in PEAK_TFLOPS:
         if re.search(pattern, device_name, re.IGNORECASE):
             return peak, row
-    return None, f"no peak FLOP/s known for {device_name!r} (minilm_repro.flops.PEAK_TFLOPS)"
+    return None, f"no peak FLOP/s known for {device_name!r} (minilm_repro.plan.flops.PEAK_TFLOPS)"
 
 
 def mfu(flops_per_step: float, step_seconds: float, device_name: str, devices: int = 1) -> dict:

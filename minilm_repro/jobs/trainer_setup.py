@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from minilm_repro.config import ConfigError
-from minilm_repro.distributed import world_size
+from minilm_repro.jobs.distributed import world_size
 
 
 @dataclasses.dataclass

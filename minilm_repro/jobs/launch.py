@@ -2,7 +2,7 @@
 
 Snakemake rules call every training stage through this, with N = the job's GPUs
 (``resources.gpu``). Global batch sizes in the config stay global: each stage derives its
-per-device batch and gradient accumulation from the world size (minilm_repro.trainer_setup).
+per-device batch and gradient accumulation from the world size (minilm_repro.jobs.trainer_setup).
 
 - N <= 1: the stage runs in this process.
 - N > 1, one node: exec ``torchrun --standalone --nproc_per_node=N -m minilm_repro <stage> ...``.
@@ -10,7 +10,7 @@ per-device batch and gradient accumulation from the world size (minilm_repro.tra
   ``srun`` with one task per node, each a ``torchrun`` of N/M processes, joined by a c10d
   rendezvous on the first node of the job (docs/cluster.md).
 
-On one machine outside SLURM, N >= 1 first claims N GPUs of its own (minilm_repro.gpu_slots:
+On one machine outside SLURM, N >= 1 first claims N GPUs of its own (minilm_repro.jobs.gpu_slots:
 Snakemake's ``--resources gpu=...`` caps how many GPUs the running jobs use, never which) and
 sets ``CUDA_VISIBLE_DEVICES`` to them; the claim lasts until the stage's process (or torchrun)
 ends. N = 0 leaves the environment as it is.
@@ -26,7 +26,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from minilm_repro.gpu_slots import GpuSlotError, claim_for_launch
+from minilm_repro.jobs.gpu_slots import GpuSlotError, claim_for_launch
 
 
 class LaunchError(RuntimeError):
@@ -142,7 +142,9 @@ def _run(args) -> int:
     if in_process:
         from minilm_repro.cli import main
 
-        return main(stage_args)  # the claimed GPUs stay locked until this process ends
+        # the claimed GPUs stay locked until this process ends; a launch from the command line runs its
+        # stage in a warm process (minilm_repro.jobs.warm) as the stage's own command would
+        return main(stage_args, warm_start=sys.argv[1:2] == ["launch"])
     if gpus:
         gpus.keep_across_exec()  # torchrun, this same process after exec, holds them to its end
     sys.stdout.flush()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minilm_repro.atomic import partial_dir, replace_dir, write_json
 from minilm_repro.config import ConfigError
+from minilm_repro.jobs.atomic import partial_dir, replace_dir, write_json
 
 
 def save_model_dir(model, tokenizer, out_dir: str | Path, card: dict) -> None:

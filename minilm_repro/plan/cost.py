@@ -1,7 +1,7 @@
 """Projected compute of a config's jobs: tokens, FLOPs and GPU-hours per stage (``minilm-repro plan --cost``).
 
-Counts are :mod:`minilm_repro.flops`'s (matrix multiplications only, 2 FLOPs per multiply-add,
-backward = 2 x forward) applied to the planner's jobs (:class:`minilm_repro.planner.Plan`), every
+Counts are :mod:`minilm_repro.plan.flops`'s (matrix multiplications only, 2 FLOPs per multiply-add,
+backward = 2 x forward) applied to the planner's jobs (:class:`minilm_repro.plan.planner.Plan`), every
 sequence at full length (padding positions are computed too):
 
 * ``distill``: steps x global batch sequences of the corpus's ``max_seq_len``; per sequence the
@@ -20,7 +20,7 @@ optimiser updates (no matmuls), embeddings, norms, softmax (about 1 %, see flops
 
 Hours: FLOPs / (achieved FLOP/s of one device) / 3600 = GPU-hours; wall hours on G devices:
 GPU-hours / G (perfect data-parallel scaling, no device idle). The achieved FLOP/s is either a
-stated MFU times the device's dense bf16 peak (:data:`minilm_repro.flops.PEAK_TFLOPS`), or what a
+stated MFU times the device's dense bf16 peak (:data:`minilm_repro.plan.flops.PEAK_TFLOPS`), or what a
 ``benchmarks/bench_distill_step.py --out`` record measured: its tokens/s x its FLOPs per token.
 Other shapes are assumed to run at that same FLOP/s (their tokens/s is the record's, scaled by
 the ratio of FLOPs per token), which a small model's lower utilisation makes optimistic.
@@ -32,7 +32,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from minilm_repro import flops as F
+from minilm_repro.plan import flops as F
 
 # Training-set sizes used when a task's data is not on disk (examples; QA: questions). GLUE: the
 # train splits of nyu-mll/glue (the GLUE paper, Wang et al. 2019, Table 1, gives them rounded:
@@ -139,7 +139,7 @@ def model_shapes(plan, t: str) -> dict[str, Shape]:
         found = _config_json(plan.model_dir(t, "teacher")) or _hub_shape(teacher["hub"]["id"])
         if found is None:
             raise CostError(f"tracks.{t}.teacher {teacher['hub']['id']!r}: shape unknown (no config.json at "
-                            f"{plan.model_dir(t, 'teacher')}, not in minilm_repro.cost.HUB_SHAPES)")
+                            f"{plan.model_dir(t, 'teacher')}, not in minilm_repro.plan.cost.HUB_SHAPES)")
         shapes = {"teacher": found}
     students = plan.students(t)
 
@@ -259,13 +259,15 @@ def train_examples(plan, t: str, task: str) -> tuple[int, str]:
     """(training sequences of ``task``, where the count comes from): its tokenised features on disk,
     else its training split on disk, else the generated benchmark's configured size, else
     :data:`PUBLISHED_TRAIN_SIZES` (an assumption)."""
+    from minilm_repro.config import parse_stage_config
+    from minilm_repro.finetune.features import FeaturesConfig
     from minilm_repro.finetune.plan import task_plan
 
     manifest = Path(plan.features_dir(t, task)) / "manifest.json"
     if manifest.is_file():
         return json.loads(manifest.read_text())["train_features"], f"features on disk ({manifest})"
-    fs = plan.features_settings(task)
-    ref = task_plan(task, fs["languages"], fs["train_language"], fs["cross_language"]).train
+    fs = parse_stage_config(FeaturesConfig, plan.features_settings(task), f"features of {task}")
+    ref = task_plan(task, fs.languages, fs.train_language, fs.cross_language).train
     split = Path(plan.tasks_root) / ref.task / ref.config / f"{ref.split}.parquet"  # data.layout.split_path
     if split.is_file():
         import pyarrow.parquet as pq
@@ -381,7 +383,7 @@ def mfu_rate(device: str, mfu: float) -> Rate:
         raise CostError(f"--mfu must be in (0, 1], got {mfu}")
     peak, row = F.peak_tflops(device)
     if peak is None:
-        raise CostError(f"unknown device {device!r}: no dense bf16 peak for it in minilm_repro.flops.PEAK_TFLOPS; "
+        raise CostError(f"unknown device {device!r}: no dense bf16 peak for it in minilm_repro.plan.flops.PEAK_TFLOPS; "
                         f"known: {', '.join(F.known_devices())} (or give --throughput measured on it)")
     return Rate(mfu * peak * 1e12, row.split(",")[0],
                 f"MFU {mfu:.2f} x {peak:g} TFLOP/s ({row}, dense) = {mfu * peak:.1f} TFLOP/s per device")
@@ -475,13 +477,13 @@ def report(plan, rate: Rate, gpus: int = 1, stage: str | None = None,
               if stated else "fine-tuning: every example at its task's max_length (an upper bound: batches are "
                              "padded to their longest sequence only)")
     out = [f"cost of profile {plan.profile} on {gpus} x {rate.device}: {rate.how}",
-           ("FLOPs: matmuls only, 2 per multiply-add, backward = 2 x forward (minilm_repro.flops); tokens = sequences "
+           ("FLOPs: matmuls only, 2 per multiply-add, backward = 2 x forward (minilm_repro.plan.flops); tokens = sequences "
             "x positions, padding included; GPU-h = FLOPs / FLOP/s per device / 3600; "
             f"wall-h = GPU-h / {gpus} (perfect scaling)"),
            (f"sequence lengths: pretraining and distillation at the corpus max_seq_len; {length}; QA: one window per "
             "example unless features are on disk"), "", table(rows, rate, gpus), ""]
     if assumed:
-        out.append("training-set sizes assumed (data not on disk; published sizes, sources in minilm_repro/cost.py): "
+        out.append("training-set sizes assumed (data not on disk; published sizes, sources in minilm_repro/plan/cost.py): "
                    + ", ".join(f"{r.name.split('/')[-1]} {r.examples:,}" for r in assumed))
     out += notes
     out.append("not counted: evaluation, the speed benchmark, tokenisation, corpus preparation, optimiser updates")

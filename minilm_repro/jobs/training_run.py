@@ -11,10 +11,12 @@ import dataclasses
 import time
 from pathlib import Path
 
+from minilm_repro.jobs.phases import phase
+
 
 def check_outputs(workdir: str | Path, out_dir: str | Path | None = None) -> None:
     """Fail before any work when the work directory (or the model directory) cannot be written."""
-    from minilm_repro.workdir import check_writable
+    from minilm_repro.jobs.workdir import check_writable
 
     if out_dir is not None:
         check_writable(out_dir, "model directory")
@@ -23,8 +25,8 @@ def check_outputs(workdir: str | Path, out_dir: str | Path | None = None) -> Non
 
 def callbacks(job, *extra) -> list:
     """The Trainer callbacks of a stage: its own ``extra``, the complete-checkpoint marks, the job's MLflow mirror."""
-    from minilm_repro.tracking import trainer_callback
-    from minilm_repro.workdir import complete_checkpoints
+    from minilm_repro.jobs.tracking import trainer_callback
+    from minilm_repro.jobs.workdir import complete_checkpoints
 
     return [*extra, complete_checkpoints(), *([trainer_callback(job)] if job else [])]
 
@@ -49,12 +51,13 @@ def checkpoint_step(checkpoint: str | None) -> int:
 
 def train_resuming(trainer, workdir: str | Path, cfg, *inputs) -> TrainedRun:
     """Train, resuming the newest complete checkpoint in ``workdir`` that this job made (the job
-    key: ``cfg`` and the fingerprints of ``inputs``; see :func:`minilm_repro.workdir.last_checkpoint`)."""
-    from minilm_repro.workdir import job_key, last_checkpoint
+    key: ``cfg`` and the fingerprints of ``inputs``; see :func:`minilm_repro.jobs.workdir.last_checkpoint`)."""
+    from minilm_repro.jobs.workdir import job_key, last_checkpoint
 
     resume = last_checkpoint(workdir, job_key(cfg, *inputs))
     start = time.time()
-    result = trainer.train(resume_from_checkpoint=resume)
+    with phase("train"):
+        result = trainer.train(resume_from_checkpoint=resume)
     args = trainer.args
     return TrainedRun(result, time.time() - start, trainer.state.global_step, checkpoint_step(resume),
                       [h for h in trainer.state.log_history if "loss" in h],
@@ -63,7 +66,8 @@ def train_resuming(trainer, workdir: str | Path, cfg, *inputs) -> TrainedRun:
 
 def save_final(trainer, model, tokenizer, out_dir: str | Path, card: dict) -> None:
     """Rank 0 writes the final model directory (atomically, with its card)."""
-    from minilm_repro.model_io import save_model_dir
+    from minilm_repro.jobs.model_io import save_model_dir
 
     if trainer.is_world_process_zero():
-        save_model_dir(model, tokenizer, out_dir, card)
+        with phase("write"):
+            save_model_dir(model, tokenizer, out_dir, card)

@@ -7,7 +7,7 @@ import argparse
 import json
 
 from minilm_repro.config import parse_stage_config
-from minilm_repro.atomic import write_json
+from minilm_repro.jobs.atomic import write_json
 
 
 def run_generate(spec) -> int:
@@ -34,7 +34,7 @@ def run_tokenizer(spec) -> int:
 def run_corpus(spec) -> int:
     """The ``prepare-corpus`` stage: tokenise and pack ``paths.text`` into blocks."""
     from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
-    from minilm_repro.model_io import load_tokenizer
+    from minilm_repro.jobs.model_io import load_tokenizer
 
     cfg = parse_stage_config(CorpusConfig, spec.settings, "corpus config")
     stats = prepare_corpus(spec.paths["text"], load_tokenizer(spec.paths["tokenizer"]), cfg, spec.paths["out"],
@@ -51,7 +51,7 @@ def _corpus_stats(args) -> int:
 
 
 def _track_init(args) -> int:
-    from minilm_repro import tracking
+    from minilm_repro.jobs import tracking
 
     exp_id = tracking.init_experiment(args.profile)
     write_json(args.out, {"experiment": tracking.experiment_name(args.profile), "experiment_id": exp_id,

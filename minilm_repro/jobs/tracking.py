@@ -8,7 +8,7 @@
   model, teacher, task, language, seed, grid point, profile, config hash, git commit, host and device; params = the resolved stage config;
   metrics = training curves and final scores.
 * A job's result (the dict its metrics file holds) is logged whole by :meth:`JobRun.log_result`
-  (encoded by :mod:`minilm_repro.records`); :func:`job_records` turns the runs back into the same
+  (encoded by :mod:`minilm_repro.jobs.records`); :func:`job_records` turns the runs back into the same
   dicts, so the tables can be rebuilt from MLflow alone (the latest finished run of each job counts).
 """
 
@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-from minilm_repro.records import (
+from minilm_repro.jobs.records import (
     HISTORY_PREFIX,
     RESULT_PREFIX,
     decode_result,
@@ -239,7 +239,7 @@ def job_run(profile: str, run_name: str, tags: dict, params: dict) -> Iterator[J
     """Open one MLflow run for one Snakemake job (the experiment must exist: see init_experiment)."""
     import mlflow
 
-    from minilm_repro.distributed import is_main_process
+    from minilm_repro.jobs.distributed import is_main_process
 
     if not is_main_process():  # a torchrun job is one run: rank 0 logs it
         yield _SilentRun({k: str(v) for k, v in tags.items() if v is not None}, params)

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 
-from minilm_repro.stage import tracked_job
 from minilm_repro.config import ConfigError, parse_stage_config
-from minilm_repro.models.build import ArchConfig, count_parameters, student_config, teacher_config
-from minilm_repro.model_io import load_tokenizer
-from minilm_repro.trainer_setup import OptimConfig, mean_reduced_loss, training_arguments
+from minilm_repro.jobs.model_io import load_tokenizer
+from minilm_repro.jobs.phases import phase
+from minilm_repro.jobs.stage import tracked_job
+from minilm_repro.jobs.trainer_setup import (
+    OptimConfig,
+    mean_reduced_loss,
+    training_arguments,
+)
+from minilm_repro.models.build import (
+    ArchConfig,
+    count_parameters,
+    student_config,
+    teacher_config,
+)
 
 
 @dataclasses.dataclass
@@ -32,20 +42,25 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
              like: str | None = None, job=None, name: str = "model") -> dict:
     """Pretrain ``cfg``'s model on the corpus blocks; write it to ``out_dir``; return the job's metrics.
 
-    Masks come from (seed, epoch, row) (:mod:`minilm_repro.masking`), so a run resumed from a
+    Masks come from (seed, epoch, row) (:mod:`minilm_repro.pretrain.masking`), so a run resumed from a
     checkpoint in ``workdir`` ends with the weights of an uninterrupted one. The eval split and
     its masks are fixed by the seed. Nothing is written into the inputs (no dataset caches).
     """
-    from minilm_repro.training_run import callbacks, check_outputs, save_final, train_resuming
+    from minilm_repro.jobs.training_run import (
+        callbacks,
+        check_outputs,
+        save_final,
+        train_resuming,
+    )
 
     check_outputs(workdir, out_dir)  # before any work, not after it
     import numpy as np
     from transformers import AutoConfig, AutoModelForMaskedLM, set_seed
 
     from minilm_repro.data.corpus import corpus_max_seq_len, load_corpus
-    from minilm_repro.masking import MaskedLMTrainer, RowIndexed, SeededMasking
-    from minilm_repro.model_io import check_sequence_length
+    from minilm_repro.jobs.model_io import check_sequence_length
     from minilm_repro.models.masked_lm import masked_positions_only
+    from minilm_repro.pretrain.masking import MaskedLMTrainer, RowIndexed, SeededMasking
 
     optim = parse_stage_config(OptimConfig, cfg.optim, "pretrain.optim")
     tokenizer = load_tokenizer(tokenizer_dir)
@@ -59,7 +74,8 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
         fix = f"set corpus.max_seq_len <= that (the positions of {like})"
     check_sequence_length(model_cfg, corpus_max_seq_len(corpus_dir), f"corpus {corpus_dir} has blocks of up to",
                           f"the {name} model", fix)
-    corpus = load_corpus(corpus_dir).remove_columns(["lang"])
+    with phase("load"):
+        corpus = load_corpus(corpus_dir).remove_columns(["lang"])
     n_eval = min(cfg.eval_blocks, len(corpus) // 10)
     # datasets' train_test_split, with its indices kept in memory: it would write them as cache-*.arrow
     # files into the corpus directory (and refuses keep_in_memory for a dataset loaded from files)
@@ -85,7 +101,8 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
                "hidden": model_cfg.hidden_size}
     metrics["history"] = [{"step": h["step"], "loss": h["loss"]} for h in run.history]
     if split:
-        metrics["eval_mlm_loss"] = trainer.evaluate()["eval_loss"]
+        with phase("evaluate"):
+            metrics["eval_mlm_loss"] = trainer.evaluate()["eval_loss"]
     card = {"name": name, "stage": "pretrain (masked LM)", "architecture": model_cfg.model_type,
             "layers": model_cfg.num_hidden_layers, "hidden": model_cfg.hidden_size,
             "heads": model_cfg.num_attention_heads, "steps": run.steps, "global_batch": optim.batch_size,
@@ -95,7 +112,7 @@ def pretrain(cfg: PretrainConfig, tokenizer_dir: str, corpus_dir: str, out_dir: 
 
 
 def run_job(spec) -> int:
-    """The ``pretrain`` stage of one job (see :mod:`minilm_repro.stage`)."""
+    """The ``pretrain`` stage of one job (see :mod:`minilm_repro.jobs.stage`)."""
     cfg = parse_stage_config(PretrainConfig, spec.settings, "pretrain config")
     p, name = spec.paths, spec.run.tags.get("model", "model")
     return tracked_job(spec, cfg, lambda job: pretrain(cfg, p["tokenizer"], p["corpus"], p["out"], p["workdir"],

@@ -4,7 +4,7 @@ A job's result (the dict its metrics file holds) is logged whole: numbers as met
 ``result/<path>``, other values as JSON tags ``result/<path>``, step histories (lists of dicts
 with a ``step``) as metric histories ``history/<path>/<field>``; :func:`decode_result` turns
 them back into the same dict, so the tables can be rebuilt from MLflow alone
-(:func:`minilm_repro.tracking.job_records`).
+(:func:`minilm_repro.jobs.tracking.job_records`).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from minilm_repro.atomic import write_json
+from minilm_repro.jobs.atomic import write_json
 
 
 def _offline_hint(what: str, fetch: str) -> str:
@@ -60,9 +60,9 @@ def _model_dir_from(source: Path, out_dir, card: dict, tokenizer: dict | None, r
     the tokenizer must fit the model's vocabulary. Returns the model's description plus ``record``."""
     import shutil
 
-    from minilm_repro.atomic import partial_dir, replace_dir
     from minilm_repro.data.corpus import file_sha256
-    from minilm_repro.model_io import load_tokenizer, tokenizer_matches, write_card
+    from minilm_repro.jobs.atomic import partial_dir, replace_dir
+    from minilm_repro.jobs.model_io import load_tokenizer, tokenizer_matches, write_card
 
     files = _model_files(source)
     if not (source / "config.json").is_file() or not any(f.suffix in (".safetensors", ".bin") for f in files):
@@ -141,8 +141,8 @@ def describe_model(model_dir: str) -> dict:
     """Parameter count and shape of a local model directory (for external checkpoints)."""
     from transformers import AutoModel
 
+    from minilm_repro.jobs.model_io import load_pretrained
     from minilm_repro.models.build import count_parameters
-    from minilm_repro.model_io import load_pretrained
 
     model = load_pretrained(model_dir, AutoModel)
     cfg = model.config
@@ -151,7 +151,7 @@ def describe_model(model_dir: str) -> dict:
 
 
 def export_tokenizer(model_dir: str, out_dir: str) -> None:
-    from minilm_repro.model_io import load_tokenizer
+    from minilm_repro.jobs.model_io import load_tokenizer
 
     load_tokenizer(model_dir).save_pretrained(out_dir)
 
@@ -161,7 +161,7 @@ def _logged(spec, stage: str, result_of) -> dict:
     alone need every model's size); without (an untracked download), just the result and the tags."""
     if spec.run.profile is None:
         return {**result_of(), "tags": spec.run.tags}
-    from minilm_repro.stage import open_run
+    from minilm_repro.jobs.stage import open_run
 
     with open_run(spec.run, stage, {}) as job:
         return job.log_result(result_of())

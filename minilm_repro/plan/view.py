@@ -7,11 +7,11 @@ import dataclasses
 import importlib
 
 from minilm_repro.config import parse_stage_config
-from minilm_repro.planner import Job, Plan
+from minilm_repro.plan.planner import Job, Plan
 
 # stage -> (module, settings dataclass); nested settings resolved with their own dataclass
 SETTINGS = {
-    "pretrain": ("minilm_repro.pretrain", "PretrainConfig"),
+    "pretrain": ("minilm_repro.pretrain.train", "PretrainConfig"),
     "distill": ("minilm_repro.distill.train", "DistillConfig"),
     "finetune": ("minilm_repro.finetune.run", "FinetuneConfig"),
     "tokenize-task": ("minilm_repro.finetune.features", "FeaturesConfig"),
@@ -19,7 +19,7 @@ SETTINGS = {
     "prepare-corpus": ("minilm_repro.data.corpus", "CorpusConfig"),
     "train-tokenizer": ("minilm_repro.data.tokenizer", "TokenizerConfig"),
 }
-NESTED = {"optim": ("minilm_repro.trainer_setup", "OptimConfig"), "arch": ("minilm_repro.models.build", "ArchConfig")}
+NESTED = {"optim": ("minilm_repro.jobs.trainer_setup", "OptimConfig"), "arch": ("minilm_repro.models.build", "ArchConfig")}
 
 
 def _cls(module: str, name: str):

@@ -1,18 +1,15 @@
-"""benchmarks/task_learnability.py, the source of the README's learnability table, runs end to end:
+"""`minilm-repro learnability` (the generated benchmark's learnability check) runs end to end:
 baselines and the tiny model on one classification and one QA task, every row's numbers in range."""
 
 import json
 import subprocess
 import sys
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "task_learnability.py"
 
 
 def _rows(out_dir, tasks, *args) -> dict:
     bench = {"tasks": ["sst2", "squad_v2"], "scale": 0.1, "mono_documents": 200, "multi_documents": 50}
-    out = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out_dir), "--tasks", *tasks, "--teacher-steps", "0",
-                          "--epochs", "1", "--benchmark-config", json.dumps(bench), *args],
+    out = subprocess.run([sys.executable, "-m", "minilm_repro", "learnability", "--out", str(out_dir),
+                          "--tasks", *tasks, "--teacher-steps", "0", "--epochs", "1", "--benchmark-config", json.dumps(bench), *args],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     return {r["task"]: r for r in map(json.loads, (l for l in out.stdout.splitlines() if l.startswith('{"task"')))}

@@ -18,7 +18,7 @@ For each task, on its dev split(s), prints:
 The primary metric of each task (percent): accuracy, MCC for CoLA, F1 for MRPC, Pearson for STS-B,
 F1 for the QA tasks (XNLI / MLQA: language 0, zero-shot languages listed separately).
 
-    python benchmarks/task_learnability.py --out /tmp/learnability [--tasks sst2 cola ...] [--teacher-steps 0]
+    minilm-repro learnability --out /tmp/learnability [--tasks sst2 cola ...] [--teacher-steps 0]
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import numpy as np
 
 
 def bow_score(task: str, tasks_root: Path, plan) -> float:
+    from scipy.stats import pearsonr
     from sklearn.feature_extraction.text import CountVectorizer
     from sklearn.linear_model import LogisticRegression, Ridge
-    from scipy.stats import pearsonr
 
     from minilm_repro.data.features import TEXT_COLUMNS
     from minilm_repro.data.layout import load_split
@@ -108,7 +108,7 @@ ALPHA = {"mono": None, "multi": 0.3}
 
 def track_tokenizer(out: Path, bench: Path, track: str):
     from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
-    from minilm_repro.model_io import load_tokenizer
+    from minilm_repro.jobs.model_io import load_tokenizer
 
     tok_dir = out / track / "tokenizer"
     if not (tok_dir / "tokenizer_config.json").is_file():
@@ -121,8 +121,8 @@ def tiny_model(out: Path, bench: Path, track: str) -> Path:
     """A 2-layer, 128-wide model of the track's architecture with random weights."""
     from transformers import AutoModelForMaskedLM
 
+    from minilm_repro.jobs.model_io import save_model_dir
     from minilm_repro.models.build import ArchConfig, teacher_config
-    from minilm_repro.model_io import save_model_dir
 
     model_dir = out / track / "tiny-scratch"
     if model_dir.is_dir():
@@ -138,7 +138,7 @@ def teacher_model(out: Path, bench: Path, track: str, steps: int) -> Path:
     """The smoke teacher: 4x128, masked LM on the track's generated corpus (blocks of 64 tokens,
     batch 32, lr 1e-3, 10% warm-up), ``steps`` steps, with the package's own corpus and pretrain code."""
     from minilm_repro.data.corpus import CorpusConfig, prepare_corpus
-    from minilm_repro.pretrain import PretrainConfig, pretrain
+    from minilm_repro.pretrain.train import PretrainConfig, pretrain
 
     model_dir = out / track / f"teacher-{steps}"
     if model_dir.is_dir():
@@ -162,7 +162,7 @@ def teacher_model(out: Path, bench: Path, track: str, steps: int) -> Path:
 def finetune_score(task: str, model_dir: Path, name: str, bench: Path, out: Path, epochs: float, lr: float) -> dict:
     from minilm_repro.finetune.features import FeaturesConfig, tokenize_task
     from minilm_repro.finetune.run import FinetuneConfig, finetune
-    from minilm_repro.model_io import load_tokenizer
+    from minilm_repro.jobs.model_io import load_tokenizer
 
     langs = json.loads((bench / "benchmark.json").read_text())["languages"]
     qa = task in ("squad_v2", "squad", "mlqa")
@@ -182,13 +182,13 @@ def finetune_score(task: str, model_dir: Path, name: str, bench: Path, out: Path
     return res
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     from minilm_repro.data.synthetic import SyntheticConfig, generate_benchmark
     from minilm_repro.data.synthetic.lexicon import ATTRIBUTE_VALUES
     from minilm_repro.data.synthetic.scenes import World
     from minilm_repro.finetune.plan import PRIMARY_METRIC, task_plan
 
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="minilm-repro learnability", description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
     p.add_argument("--seed", type=int, default=13)
     p.add_argument("--benchmark-config", default="{}",
@@ -202,7 +202,7 @@ def main() -> None:
     p.add_argument("--no-model", action="store_true", help="baselines only (seconds)")
     p.add_argument("--models", nargs="+", choices=["tiny", "teacher"], default=["tiny", "teacher"],
                    help="which models to fine-tune (teacher only with --teacher-steps > 0)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
 
     out = Path(args.out)
     bench = out / "benchmark"
@@ -241,7 +241,4 @@ def main() -> None:
         print(json.dumps(row), flush=True)
     import pandas as pd
     print(pd.DataFrame(rows).set_index("task").round(1).to_markdown())
-
-
-if __name__ == "__main__":
-    main()
+    return 0

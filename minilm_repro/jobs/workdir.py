@@ -29,8 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from minilm_repro.atomic import write_json
-from minilm_repro.distributed import is_main_process
+from minilm_repro.jobs.atomic import write_json
+from minilm_repro.jobs.distributed import is_main_process
 
 MARKER = "complete.json"  # written into a checkpoint after everything else: the checkpoint is complete
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
