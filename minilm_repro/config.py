@@ -47,6 +47,17 @@ def _key_in_file(path: Path, key_path: list) -> bool:
     return True
 
 
+def _specific(err):
+    """The error inside an ``anyOf`` that says what is wrong: not the "is not null" of an optional-null branch,
+    and the deepest of the rest (``tracks.mono.students.ta.optim.steps``, not ``tracks.mono.students.ta``)."""
+    while err.context:
+        candidates = [e for e in err.context if not (e.validator == "type" and e.validator_value == "null")]
+        if not candidates:
+            break
+        err = max(candidates, key=lambda e: len(e.absolute_path))
+    return err
+
+
 def validate_workflow_config(config: dict, schema_path: str | Path, config_files: list[str | Path]) -> None:
     """Validate ``config`` against the JSON schema; raise :class:`ConfigError` naming key and file.
 
@@ -61,7 +72,7 @@ def validate_workflow_config(config: dict, schema_path: str | Path, config_files
     if not errors:
         return
     messages = []
-    for err in errors:
+    for err in map(_specific, errors):
         key_path = list(err.absolute_path)
         if err.validator == "additionalProperties":
             extra = [k for k in err.instance if k not in err.schema.get("properties", {})]

@@ -7,7 +7,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from conftest import REPO, SHARED
 
 pytestmark = pytest.mark.slow

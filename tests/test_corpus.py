@@ -4,11 +4,22 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import job_spec, write_toy_corpus
+
 from minilm_repro.config import ConfigError
-from minilm_repro.data.corpus import CorpusConfig, corpus_stats, load_corpus, prepare_corpus, sampling_counts
-from minilm_repro.data.packing import assemble_blocks, block_spans, load_backend, pack_documents
+from minilm_repro.data.corpus import (
+    CorpusConfig,
+    corpus_stats,
+    load_corpus,
+    prepare_corpus,
+    sampling_counts,
+)
+from minilm_repro.data.packing import (
+    assemble_blocks,
+    block_spans,
+    load_backend,
+    pack_documents,
+)
 from minilm_repro.data.tokenizer import TokenizerConfig, train_tokenizer
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import SHARED
+
 from minilm_repro.config import ConfigError
 from minilm_repro.data import packing
 from minilm_repro.data.corpus import CorpusConfig, load_corpus, prepare_corpus

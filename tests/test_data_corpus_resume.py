@@ -5,8 +5,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import write_toy_corpus
+
 from minilm_repro.data import packing
 from minilm_repro.data.corpus import CorpusConfig, load_corpus, prepare_corpus
 

@@ -14,12 +14,21 @@ import pytest
 import torch
 import torch.nn.functional as F
 import yaml
+from conftest import REPO, save_tiny_teacher
 from transformers import (
-    AutoModel, BertConfig, BertForMaskedLM, BertModel, DataCollatorForLanguageModeling, DataCollatorWithPadding,
-    Trainer, TrainingArguments, XLMRobertaConfig, XLMRobertaForMaskedLM, XLMRobertaModel,
+    AutoModel,
+    BertConfig,
+    BertForMaskedLM,
+    BertModel,
+    DataCollatorForLanguageModeling,
+    DataCollatorWithPadding,
+    Trainer,
+    TrainingArguments,
+    XLMRobertaConfig,
+    XLMRobertaForMaskedLM,
+    XLMRobertaModel,
 )
 
-from conftest import REPO, save_tiny_teacher
 from minilm_repro.config import ConfigError, validate_workflow_config
 from minilm_repro.distill import DistillationLoss, MLMKDLoss, TinyBERTLoss, ValueMSELoss
 from minilm_repro.distill.baselines import uniform_layer_map

@@ -12,8 +12,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 from transformers import (
-    BertConfig, BertForMaskedLM, BertModel, GPT2Config, GPT2Model, RobertaConfig, RobertaModel, XLMRobertaConfig,
-    XLMRobertaForMaskedLM, XLMRobertaModel,
+    BertConfig,
+    BertForMaskedLM,
+    BertModel,
+    GPT2Config,
+    GPT2Model,
+    RobertaConfig,
+    RobertaModel,
+    XLMRobertaConfig,
+    XLMRobertaForMaskedLM,
+    XLMRobertaModel,
 )
 
 from minilm_repro.distill import DistillationLoss

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from conftest import job_argv, save_tiny_teacher
 
-
 pytestmark = pytest.mark.slow
 
 

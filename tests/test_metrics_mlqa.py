@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from minilm_repro.metrics import mlqa_scores
-from minilm_repro.metrics.mlqa import f1_score, mixed_segmentation, normalize_answer, punctuation
+from minilm_repro.metrics.mlqa import (
+    f1_score,
+    mixed_segmentation,
+    normalize_answer,
+    punctuation,
+)
 
 
 def test_unicode_punctuation_set():

@@ -7,9 +7,16 @@ import pytest
 from datasets import Dataset
 from scipy.special import expit
 
-from minilm_repro.data.tokenizer import TokenizerConfig, train_sentencepiece, train_wordpiece
+from minilm_repro.data.tokenizer import (
+    TokenizerConfig,
+    train_sentencepiece,
+    train_wordpiece,
+)
 from minilm_repro.finetune.qa_processing import (
-    CLS_INDEX, postprocess_qa_predictions, prepare_eval_features, prepare_train_features,
+    CLS_INDEX,
+    postprocess_qa_predictions,
+    prepare_eval_features,
+    prepare_train_features,
 )
 
 SENTS = [

@@ -4,8 +4,8 @@ unpacked; a changed archive or one with members outside its folder is refused, l
 import zipfile
 
 import pytest
-
 from conftest import SHARED
+
 from minilm_repro.data.release import ReleaseError, fetch_release
 
 MLQA_DE = SHARED / "realdata" / "mlqa" / "dev-context-de-question-de.json"

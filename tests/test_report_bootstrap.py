@@ -9,7 +9,13 @@ import pytest
 from scipy.stats import pearsonr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
-from minilm_repro.report.bootstrap import Part, paired_bootstrap, part_draws, resample_counts, weighted_metric
+from minilm_repro.report.bootstrap import (
+    Part,
+    paired_bootstrap,
+    part_draws,
+    resample_counts,
+    weighted_metric,
+)
 
 
 def test_counts_are_resamples_with_replacement_and_depend_on_size_and_seed():

@@ -45,6 +45,7 @@ ROWS = [{"id": "a", "context": "the cat sat on the mat", "question": "who?",
         {"id": "c", "context": "nothing here", "question": "why?", "answers": {"text": [], "answer_start": []}},
         {"id": "d", "context": "red blue green", "question": "which?", "answers": {"text": ["blue"], "answer_start": [4]}}]
 PREDS = {"a": "a cat", "b": "dogs", "c": "", "d": "green"}
+SPANS = {**PREDS, "c": "nothing"}  # the best span of each question, whatever its null score
 
 
 @pytest.mark.parametrize("task, em_key", [("squad_v2", "exact"), ("squad", "exact_match"), ("mlqa", "exact_match")])
@@ -54,7 +55,8 @@ def test_qa_per_question_scores_average_to_the_official_ones(monkeypatch, task, 
     rows = ROWS if task == "squad_v2" else [r for r in ROWS if r["answers"]["text"]]  # v1 / MLQA: answerable only
     na = {"a": 0.1, "b": 0.2, "c": 0.9, "d": 0.3}
     monkeypatch.setattr(qa, "postprocess_qa_predictions", lambda *a, **k: ({r["id"]: PREDS[r["id"]] for r in rows},
-                                                                           {r["id"]: na[r["id"]] for r in rows}))
+                                                                           {r["id"]: na[r["id"]] for r in rows},
+                                                                           {r["id"]: SPANS[r["id"]] for r in rows}))
     cfg = run.FinetuneConfig(task=task, lr=1e-5, epochs=1)
     out = run._qa_eval(_trainer((np.zeros((4, 8)), np.zeros((4, 8)))), cfg, _Features(), rows, "en")
     preds = out["predictions"]
@@ -65,7 +67,12 @@ def test_qa_per_question_scores_average_to_the_official_ones(monkeypatch, task, 
     assert 0 < preds["f1"][1] < 100  # "dogs" against "dogs bark"
     if task == "squad_v2":  # the constant baseline: "no answer" everywhere, right on the one unanswerable question
         assert out["majority"]["f1"] == 25.0 and out["majority"]["HasAns_f1"] == 0.0
-        assert out["majority"]["NoAns_f1"] == 100.0
+        assert out["majority"]["NoAns_f1"] == 100.0 and out["majority"]["best_f1"] == 25.0
+        # at the best-F1 null threshold (over the spans' no-answer scores): "c" (na 0.9) and "d" (na 0.3, a wrong
+        # answer) answer nothing, "a" and "b" their spans; per question, the same mean
+        assert np.mean(preds["best_f1"]) == pytest.approx(out["scores"]["best_f1"], abs=1e-9)
+        assert np.mean(preds["best_exact"]) == pytest.approx(out["scores"]["best_exact"], abs=1e-9)
+        assert out["scores"]["best_f1_thresh"] == 0.2 and preds["best_f1"][2:] == [100.0, 0.0]
     else:
         assert "majority" not in out
 

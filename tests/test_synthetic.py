@@ -9,8 +9,12 @@ import pytest
 
 from minilm_repro.data import layout
 from minilm_repro.data.features import FEATURES, GLUE_TASKS, SPLITS
-from minilm_repro.data.synthetic import DEFAULT_SIZES, SyntheticConfig, generate_benchmark
-from minilm_repro.data.synthetic import grammar
+from minilm_repro.data.synthetic import (
+    DEFAULT_SIZES,
+    SyntheticConfig,
+    generate_benchmark,
+    grammar,
+)
 from minilm_repro.data.synthetic.grammar import Fact
 from minilm_repro.data.synthetic.lexicon import make_languages
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from minilm_repro.data import layout
 from minilm_repro.cli import main
+from minilm_repro.data import layout
 from minilm_repro.data.importing import file_sha256, import_task, read_source_json
 
 REPO = Path(__file__).resolve().parents[1]

@@ -424,6 +424,11 @@ def prepare_corpus(text_files: list[str | Path], tokenizer, cfg: CorpusConfig, o
             n = sum(packing.part_rows(p) for p in unit_parts[unit])
             stats["sources"][unit] = {"source": src, "language": f.stem, "blocks_before_sampling": n,
                                       "share_of_language": n / sizes[f.stem] if sizes[f.stem] else 0.0}
+            cleaned = f.with_suffix(".clean.json")  # a source cleaned by the clean-text stage: what it removed
+            if cleaned.is_file():
+                rec = json.loads(cleaned.read_text())
+                stats["sources"][unit]["cleaning"] = {k: rec[k] for k in ("kind", "lines_in", "words_in", "removed",
+                                                                           "evaluation_text", "documents", "words")}
     write_json(tmp_out / "stats.json", stats)
     replace_dir(tmp_out, out_dir)
     if not keep_work:

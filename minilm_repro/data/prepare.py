@@ -1,5 +1,5 @@
-"""Data-side stages: generate the embedded benchmark, train a tokenizer, prepare a corpus; corpus stats
-and the MLflow set-up (``track init``)."""
+"""Data-side stages: generate the embedded benchmark, train a tokenizer, clean raw text, prepare a
+corpus; corpus stats and the MLflow set-up (``track init``)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,17 @@ def run_generate(spec) -> int:
     manifest = generate_benchmark(spec.paths["out"], cfg)
     print(json.dumps({"out": spec.paths["out"], "tasks": sorted(manifest.get("counts", manifest).keys())
                       if isinstance(manifest, dict) else None}, default=str)[:2000])
+    return 0
+
+
+def run_clean_text(spec) -> int:
+    """The ``clean-text`` stage: a corpus source's raw files (Gutenberg, WikiText, plain) cleaned into ``paths.out``."""
+    from minilm_repro.data.textclean import CleanConfig, clean_text
+
+    cfg = parse_stage_config(CleanConfig, spec.settings, "corpus source clean")
+    rec = clean_text(spec.paths["files"], cfg, spec.paths["out"], spec.paths.get("tasks_root"), spec.paths["source"])
+    print(json.dumps({k: rec[k] for k in ("source", "kind", "documents", "words", "words_in", "removed",
+                                          "evaluation_text")}, sort_keys=True))
     return 0
 
 

@@ -122,7 +122,7 @@ def evaluation_texts(root: str | Path, min_words: int = MIN_EVAL_WORDS) -> list[
 
 
 @dataclasses.dataclass
-class _Doc:
+class Doc:
     source: str
     sentences: list[str]
 
@@ -165,20 +165,20 @@ def _maximal_phrases(texts: list[str]) -> list[str]:
     return [texts[i] for i in sorted(keep)]
 
 
-def _group(source: str, texts: list[str], group_words: int) -> list[_Doc]:
+def _group(source: str, texts: list[str], group_words: int) -> list[Doc]:
     docs, current, words = [], [], 0
     for t in texts:
         current.append(t)
         words += len(t.split(" "))
         if words >= group_words:
-            docs.append(_Doc(source, current))
+            docs.append(Doc(source, current))
             current, words = [], 0
     if current:
-        docs.append(_Doc(source, current))
+        docs.append(Doc(source, current))
     return docs
 
 
-def _cut(doc: _Doc, hits: set[int], min_piece_words: int) -> list[_Doc]:
+def _cut(doc: Doc, hits: set[int], min_piece_words: int) -> list[Doc]:
     pieces, current = [], []
     for k, s in enumerate(doc.sentences):
         if k in hits:
@@ -189,11 +189,11 @@ def _cut(doc: _Doc, hits: set[int], min_piece_words: int) -> list[_Doc]:
             current.append(s)
     if current:
         pieces.append(current)
-    out = [_Doc(doc.source, p) for p in pieces]
+    out = [Doc(doc.source, p) for p in pieces]
     return [d for d in out if d.words >= min_piece_words]
 
 
-def _doc_match_form(doc: _Doc) -> tuple[str, list[int]]:
+def _doc_match_form(doc: Doc) -> tuple[str, list[int]]:
     """(the document's sentences in match form joined by spaces, start offset of each sentence)."""
     starts, parts, pos = [], [], 0
     for s in doc.sentences:
@@ -219,6 +219,49 @@ def read_corpus_documents(path: str | Path) -> list[list[str]]:
     return list(read_documents(path))
 
 
+def exclude_evaluation_text(docs: list[Doc], eval_texts: list[str], min_piece_words: int = 8
+                            ) -> tuple[list[Doc], dict]:
+    """(the documents with every sentence that an evaluation text overlaps removed, the document cut
+    there and pieces under ``min_piece_words`` words dropped; a report of what was found and removed).
+    ``eval_texts``: match forms (:func:`evaluation_texts`). Afterwards no evaluation text occurs (checked)."""
+    forms = [_doc_match_form(d) for d in docs]
+    doc_index = TextIndex()
+    for text, _ in forms:
+        doc_index.add(text)
+    hits: dict[int, set[int]] = defaultdict(set)
+    matched_texts = 0
+    for t in eval_texts:
+        found = doc_index.containing(t)
+        matched_texts += bool(found)
+        for i in found:
+            text, starts = forms[i]
+            pos = text.find(t)
+            while pos >= 0:
+                end = pos + len(t)
+                for k, start in enumerate(starts):
+                    stop = start + len(match_form(docs[i].sentences[k]))
+                    if start < end and pos < stop:
+                        hits[i].add(k)
+                pos = text.find(t, pos + 1)
+    kept: list[Doc] = []
+    removed_sentences = removed_words = 0
+    for i, d in enumerate(docs):
+        if i in hits:
+            removed_sentences += len(hits[i])
+            pieces = _cut(d, hits[i], min_piece_words)
+            removed_words += d.words - sum(p.words for p in pieces)
+            kept.extend(pieces)
+        else:
+            kept.append(d)
+    remaining = leaks([d.sentences for d in kept], eval_texts)
+    if remaining:
+        raise RuntimeError(f"text still holds evaluation text {remaining[0][0][:80]!r}: a bug in exclude_evaluation_text")
+    return kept, {"evaluation_texts": len(eval_texts), "texts_found_in_corpus": matched_texts,
+                  "documents_cut": len(hits), "sentences_removed": removed_sentences, "words_removed": removed_words,
+                  "rule": f"every non-train text of >= {MIN_EVAL_WORDS} words of every task under the root, "
+                          "case/whitespace-insensitive substring; overlapped sentences removed, document cut there"}
+
+
 def build_real_corpus(tasks_root: str | Path, out_dir: str | Path, *, max_words: int | None = None,
                       group_words: int = 256, min_piece_words: int = 8) -> dict:
     """Write ``<out_dir>/en.txt`` and ``CORPUS.json`` (module docstring); returns the CORPUS.json record.
@@ -230,7 +273,7 @@ def build_real_corpus(tasks_root: str | Path, out_dir: str | Path, *, max_words:
     root = Path(tasks_root)
     if not root.is_dir():
         raise FileNotFoundError(f"tasks root {root} does not exist; import the tasks first (minilm-repro tasks import)")
-    docs: list[_Doc] = []
+    docs: list[Doc] = []
     taken: dict[str, dict] = {}
     index = TextIndex()  # everything taken so far, for the redundancy check of short texts
     for task in SOURCES:
@@ -244,7 +287,7 @@ def build_real_corpus(tasks_root: str | Path, out_dir: str | Path, *, max_words:
                 if context in seen:
                     continue
                 seen.add(context)
-                new.append(_Doc(task, sentences_of(context)))
+                new.append(Doc(task, sentences_of(context)))
             for d in new:
                 index.add(_doc_match_form(d)[0])
             taken[task] = {"kind": "paragraphs (one document each)", "documents": len(new)}
@@ -269,36 +312,8 @@ def build_real_corpus(tasks_root: str | Path, out_dir: str | Path, *, max_words:
         raise FileNotFoundError(f"{root}: no train split of any of {', '.join(SOURCES)}; import them first "
                                 f"(e.g. minilm-repro tasks import glue/qnli --source glue_data/QNLI --out {root} --split-dev 0.3)")
     words_before = sum(d.words for d in docs)
-
-    # exclusion of every evaluation text
     eval_texts = evaluation_texts(root)
-    forms = [_doc_match_form(d) for d in docs]
-    doc_index = TextIndex()
-    for text, _ in forms:
-        doc_index.add(text)
-    hits: dict[int, set[int]] = defaultdict(set)
-    matched_texts = 0
-    for t in eval_texts:
-        found = doc_index.containing(t)
-        matched_texts += bool(found)
-        for i in found:
-            text, starts = forms[i]
-            pos = text.find(t)
-            while pos >= 0:
-                end = pos + len(t)
-                for k, start in enumerate(starts):
-                    stop = start + len(match_form(docs[i].sentences[k]))
-                    if start < end and pos < stop:
-                        hits[i].add(k)
-                pos = text.find(t, pos + 1)
-    kept: list[_Doc] = []
-    removed_sentences = 0
-    for i, d in enumerate(docs):
-        if i in hits:
-            removed_sentences += len(hits[i])
-            kept.extend(_cut(d, hits[i], min_piece_words))
-        else:
-            kept.append(d)
+    kept, exclusion = exclude_evaluation_text(docs, eval_texts, min_piece_words)
     # stable pseudo-random order, then the word budget
     kept.sort(key=lambda d: hashlib.sha256("\n".join(d.sentences).encode("utf-8")).hexdigest())
     if max_words is not None:
@@ -309,10 +324,6 @@ def build_real_corpus(tasks_root: str | Path, out_dir: str | Path, *, max_words:
             chosen.append(d)
             total += d.words
         kept = chosen
-    remaining = leaks([d.sentences for d in kept], eval_texts)
-    if remaining:
-        raise RuntimeError(f"corpus still holds evaluation text {remaining[0][0][:80]!r}: a bug in build_real_corpus")
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = "\n\n".join("\n".join(d.sentences) for d in kept) + "\n"
@@ -328,10 +339,7 @@ def build_real_corpus(tasks_root: str | Path, out_dir: str | Path, *, max_words:
         "tasks_root": str(root.resolve()), "file": "en.txt", "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
         "documents": len(kept), "words": sum(d.words for d in kept), "by_source": by_source, "taken": taken,
         "words_before_exclusion": words_before, "max_words": max_words, "group_words": group_words,
-        "exclusion": {"evaluation_texts": len(eval_texts), "texts_found_in_corpus": matched_texts,
-                      "documents_cut": len(hits), "sentences_removed": removed_sentences,
-                      "rule": f"every non-train text of >= {MIN_EVAL_WORDS} words of every task under the root, "
-                              "case/whitespace-insensitive substring; overlapped sentences removed, document cut there"},
+        "exclusion": exclusion,
     }
     (out / "CORPUS.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record

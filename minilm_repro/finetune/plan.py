@@ -21,7 +21,7 @@ DEV_SPLITS = {"mnli": ("validation_matched", "validation_mismatched")}
 PRIMARY_METRIC = {
     "cola": "matthews_correlation", "sst2": "accuracy", "mrpc": "accuracy", "stsb": "pearson",
     "qqp": "accuracy", "mnli": "accuracy", "qnli": "accuracy", "rte": "accuracy",
-    "squad_v2": "f1", "squad": "f1", "xnli": "accuracy", "mlqa": "f1",
+    "squad_v2": "best_f1", "squad": "f1", "xnli": "accuracy", "mlqa": "f1",
 }
 
 

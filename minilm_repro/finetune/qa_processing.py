@@ -136,7 +136,7 @@ def _best_span(start: np.ndarray, end: np.ndarray, offsets: list, n_best_size: i
 
 def postprocess_qa_predictions(examples, features, start_logits: np.ndarray, end_logits: np.ndarray,
                                n_best_size: int = 20, max_answer_length: int = 30,
-                               version_2_with_negative: bool = False) -> tuple[dict[str, str], dict[str, float]]:
+                               version_2_with_negative: bool = False, return_spans: bool = False) -> tuple:
     """Turn window logits into one answer string per example.
 
     start_logits/end_logits: (num_features, seq_len) floats, row i belongs to ``features[i]``;
@@ -147,7 +147,9 @@ def postprocess_qa_predictions(examples, features, start_logits: np.ndarray, end
 
     Returns (predictions: id -> text, na_probs: id -> sigmoid(null score - best span score),
     a monotone no-answer score in (0, 1) for the official threshold search; 1.0 when no span is
-    possible). For SQuAD 1.1/MLQA (not v2) the answer is never "".
+    possible). For SQuAD 1.1/MLQA (not v2) the answer is never "". With ``return_spans`` a third dict:
+    id -> the best span's text whatever the null score ("" only when no span is possible), what the
+    official best-threshold search (``best_f1``) applies its thresholds to.
     """
     start_logits, end_logits = np.asarray(start_logits), np.asarray(end_logits)
     if start_logits.ndim != 2 or start_logits.shape != end_logits.shape or start_logits.shape[0] != len(features):
@@ -160,7 +162,7 @@ def postprocess_qa_predictions(examples, features, start_logits: np.ndarray, end
     for i, ex_id in enumerate(features["example_id"]):
         by_example[ex_id].append(i)
     offsets_all = features["offset_mapping"]
-    predictions, na_probs = {}, {}
+    predictions, na_probs, spans = {}, {}, {}
     for ex_id, context in zip(examples["id"], examples["context"]):
         feats = by_example.get(ex_id)
         if not feats:
@@ -175,10 +177,11 @@ def postprocess_qa_predictions(examples, features, start_logits: np.ndarray, end
         if best is None:
             if not version_2_with_negative:
                 raise ValueError(f"example {ex_id!r}: no context token in any window, cannot predict a span")
-            predictions[ex_id], na_probs[ex_id] = "", 1.0
+            predictions[ex_id], na_probs[ex_id], spans[ex_id] = "", 1.0, ""
             continue
         diff = null - best[0]
         text = context[best[1]:best[2]]
         predictions[ex_id] = "" if version_2_with_negative and diff > 0.0 else text
         na_probs[ex_id] = float(expit(diff))
-    return predictions, na_probs
+        spans[ex_id] = text
+    return (predictions, na_probs, spans) if return_spans else (predictions, na_probs)

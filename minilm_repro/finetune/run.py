@@ -136,17 +136,26 @@ def _qa_eval(trainer, cfg, feats, examples, context_language):
     pred = trainer.predict(feats.remove_columns(["example_id", "offset_mapping"]))
     start, end = pred.predictions[:2]
     v2 = cfg.task == "squad_v2"
-    preds, na_probs = postprocess_qa_predictions(
+    preds, na_probs, spans = postprocess_qa_predictions(
         examples, feats, start, end, n_best_size=cfg.n_best, max_answer_length=cfg.max_answer_length,
-        version_2_with_negative=v2,
+        version_2_with_negative=v2, return_spans=True,
     )
     rows = list(examples)
     gold = gold_table(rows)
+    best = {}
     if v2:
         scores = squad_v2_scores(rows, preds, na_probs)
         exact, f1 = squad_v2.raw_scores(gold, preds)
         has_ans = {k: bool(v) for k, v in gold.items()}  # the no-answer threshold squad_v2_scores applies (1.0)
         exact, f1 = (squad_v2.apply_no_ans_threshold(d, na_probs, has_ans, 1.0) for d in (exact, f1))
+        # the authors' protocol (unilm issue #203): F1 / EM at the best-F1 null threshold, searched over the
+        # best spans' no-answer scores (preds above carry "" wherever the null score won at threshold 0)
+        at_best = squad_v2.evaluate(gold, spans, na_probs)
+        scores.update({k: at_best[k] for k in ("best_f1", "best_f1_thresh", "best_exact", "best_exact_thresh")})
+        span_exact, span_f1 = squad_v2.raw_scores(gold, spans)
+        best = {"best_f1": squad_v2.apply_no_ans_threshold(span_f1, na_probs, has_ans, at_best["best_f1_thresh"]),
+                "best_exact": squad_v2.apply_no_ans_threshold(span_exact, na_probs, has_ans,
+                                                              at_best["best_exact_thresh"])}
     else:
         if cfg.task == "mlqa":
             lang = answer_language(cfg, context_language)
@@ -157,9 +166,12 @@ def _qa_eval(trainer, cfg, feats, examples, context_language):
         exact = {q: max(float(em_fn(preds[q], a)) for a in answers) for q, answers in gold.items()}
         f1 = {q: max(f1_fn(preds[q], a) for a in answers) for q, answers in gold.items()}
     out = {"scores": scores, "predictions": {"kind": "qa", "ids": list(gold), "f1": [100.0 * f1[q] for q in gold],
-                                             "exact": [100.0 * exact[q] for q in gold]}}
+                                             "exact": [100.0 * exact[q] for q in gold],
+                                             **{k: [100.0 * d[q] for q in gold] for k, d in best.items()}}}
     if v2:  # SQuAD 2.0's constant baseline, in the majority-class row: "no answer" to every question
-        out["majority"] = squad_v2.evaluate(gold, dict.fromkeys(gold, ""))
+        majority = squad_v2.evaluate(gold, dict.fromkeys(gold, ""))
+        # no null threshold changes an empty answer: its best-threshold scores are its scores
+        out["majority"] = {**majority, "best_f1": majority["f1"], "best_exact": majority["exact"]}
     return out
 
 

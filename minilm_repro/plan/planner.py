@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from pathlib import Path
 
 from minilm_repro.config import ConfigError
 from minilm_repro.finetune.features import FeaturesConfig
@@ -75,7 +76,7 @@ class Plan:
     """Every job of ``config`` (already schema-validated), indexed by id and by (rule, wildcards)."""
 
     def __init__(self, config: dict):
-        self.config = config
+        self.config = _without_dropped(config)
         self.profile = config["profile"]
         self.threads = config.get("threads_per_job", 1)
         self.tracking = f"{RESULTS}/tracking/{self.profile}.json"
@@ -245,11 +246,20 @@ class Plan:
             return files, files, None
         files, names = [], []
         for name, src in text["sources"].items():
-            got = src["files"] if "files" in src else [f"resources/corpus/{t}/{name}/{lang}.txt"
-                                                      for lang in src["hub"]["languages"]]
+            if "clean" in src:
+                got = [self.cleaned_text(t, name)]
+            elif "files" in src:
+                got = src["files"]
+            else:
+                got = [f"resources/corpus/{t}/{name}/{lang}.txt" for lang in src["hub"]["languages"]]
             files += got
             names += [name] * len(got)
         return files, files, names
+
+    def cleaned_text(self, t: str, source: str) -> str:
+        """The cleaned text of a corpus source with ``clean`` (its language: ``language`` or the train language)."""
+        lang = self.track(t)["corpus"]["text"]["sources"][source].get("language", self.config["train_language"])
+        return f"resources/cleaned/{t}/{source}/{lang}.txt"
 
     def _track_jobs(self, t: str) -> None:
         tr, w, models = self.track(t), {"track": t}, f"{RESULTS}/{t}/models"
@@ -306,6 +316,13 @@ class Plan:
                       {"tasks": [self.task_marker(n) for n in self.config.get("task_sources", {})]},
                       {"tasks_root": self.tasks_root, "out": f"resources/corpus/{t}/en.txt"})
         for name, src in text.get("sources", {}).items():
+            if "clean" in src:  # raw files (Gutenberg, WikiText): cleaned, evaluation text of the tasks excluded
+                tasks = [self.task_marker(n) for n in self.config.get("task_sources", {})]
+                lang = Path(self.cleaned_text(t, name)).stem
+                self._add("clean_text", {**w, "source": name, "lang": lang}, "clean-text", src["clean"],
+                          {"files": list(src["files"]), "tasks": tasks},
+                          {"files": list(src["files"]), "source": name, "out": self.cleaned_text(t, name),
+                           **({"tasks_root": self.tasks_root} if tasks else {})})
             for lang in src.get("hub", {}).get("languages", []):
                 self._add("fetch_corpus_source", {**w, "source": name, "lang": lang}, "fetch-corpus", src["hub"], {},
                           {"lang": lang, "out": f"resources/corpus/{t}/{name}/{lang}.txt"})
@@ -433,6 +450,21 @@ class Plan:
         """Every output of the tables and figures jobs (the ``all`` rule requests them all)."""
         return [f"{RESULTS}/tables/checks.json", f"{RESULTS}/tables/html", f"{RESULTS}/results-page.md",
                 *(f"{RESULTS}/figures/{name}.{ext}" for name in self.figure_names() for ext in ("png", "pdf"))]
+
+
+def _without_dropped(config: dict) -> dict:
+    """``config`` without the students and ``finetune.tasks_by_model`` entries that a later config file set
+    to null (an overlay, e.g. a budget's, drops them)."""
+    def pruned(track: dict) -> dict:
+        out = dict(track)
+        if out.get("students"):
+            out["students"] = {n: s for n, s in out["students"].items() if s is not None}
+        by_model = (out.get("finetune") or {}).get("tasks_by_model")
+        if by_model:
+            out["finetune"] = {**out["finetune"], "tasks_by_model": {m: v for m, v in by_model.items() if v is not None}}
+        return out
+
+    return {**config, "tracks": {t: pruned(tr) for t, tr in config["tracks"].items()}}
 
 
 def _source_files(src: dict) -> list[str]:

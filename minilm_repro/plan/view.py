@@ -18,6 +18,7 @@ SETTINGS = {
     "speed": ("minilm_repro.report.speed", "SpeedConfig"),
     "prepare-corpus": ("minilm_repro.data.corpus", "CorpusConfig"),
     "train-tokenizer": ("minilm_repro.data.tokenizer", "TokenizerConfig"),
+    "clean-text": ("minilm_repro.data.textclean", "CleanConfig"),
 }
 NESTED = {"optim": ("minilm_repro.jobs.trainer_setup", "OptimConfig"), "arch": ("minilm_repro.models.build", "ArchConfig")}
 

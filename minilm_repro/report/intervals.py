@@ -29,7 +29,7 @@ from minilm_repro.report.predictions import EvalPredictions, PredictionStore
 # record metric -> bootstrap kernel of classification / regression evals
 KERNELS = {"accuracy": "accuracy", "f1": "f1", "matthews_correlation": "matthews_correlation", "pearson": "pearson"}
 # record metric -> the per-question field of QA evals (their kernel: the mean)
-QA_FIELDS = {"f1": "f1", "exact": "exact", "exact_match": "exact"}
+QA_FIELDS = {"f1": "f1", "exact": "exact", "exact_match": "exact", "best_f1": "best_f1", "best_exact": "best_exact"}
 TOLERANCE = 1e-4  # percent: predictions must reproduce the recorded score this closely
 
 
@@ -61,7 +61,8 @@ class Bootstrap:
 def _kernel(ev: EvalPredictions, metric: str) -> tuple[str, np.ndarray, np.ndarray | None] | None:
     """(kernel, per-example predictions or scores, labels) of ``metric`` on ``ev``; None: no kernel."""
     if ev.kind == "qa":
-        return ("mean", getattr(ev, QA_FIELDS[metric]), None) if metric in QA_FIELDS else None
+        per_question = getattr(ev, QA_FIELDS[metric]) if metric in QA_FIELDS else None
+        return None if per_question is None else ("mean", per_question, None)
     return (KERNELS[metric], ev.pred, ev.label) if metric in KERNELS else None
 
 

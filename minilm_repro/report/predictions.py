@@ -37,7 +37,8 @@ def predictions_path(metrics_path: str | Path) -> Path:
 @dataclasses.dataclass(frozen=True)
 class EvalPredictions:
     """One eval set of one job. classification: ``pred``/``label`` class ids; regression: floats;
-    qa: ``f1``/``exact`` per question, percent."""
+    qa: ``f1``/``exact`` per question, percent (SQuAD 2.0 also ``best_f1``/``best_exact``: at the best-F1
+    / best-EM null threshold)."""
 
     kind: str
     ids: np.ndarray
@@ -45,6 +46,8 @@ class EvalPredictions:
     label: np.ndarray | None = None
     f1: np.ndarray | None = None
     exact: np.ndarray | None = None
+    best_f1: np.ndarray | None = None
+    best_exact: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -65,7 +68,8 @@ def parse_predictions(data: dict, source: str) -> dict[str, EvalPredictions]:
             raise ValueError(f"{source}: eval {name!r} ({kind}) lacks {missing}: rewrite it with the finetune stage")
         ids = np.asarray([str(i) for i in ev["ids"]])
         dtype = np.int64 if kind == "classification" else np.float64
-        arrays = {f: np.asarray(ev[f], dtype=dtype) for f in fields}
+        optional = ("best_f1", "best_exact") if kind == "qa" else ()
+        arrays = {f: np.asarray(ev[f], dtype=dtype) for f in (*fields, *(o for o in optional if o in ev))}
         bad = [f for f, a in arrays.items() if a.shape != ids.shape]
         if bad:
             raise ValueError(f"{source}: eval {name!r}: {bad} do not have one value per id ({len(ids)} ids)")

@@ -70,6 +70,23 @@ rule build_corpus:
         "minilm-repro tasks build-corpus --tasks-root {params.root} --out {params.out} {params.max_words} > {log} 2>&1"
 
 
+# a corpus source's raw files (Gutenberg, WikiText) cleaned, the imported tasks' evaluation text excluded
+rule clean_text:
+    input:
+        unpack(PLAN.inputs_of("clean_text")),
+    output:
+        text="resources/cleaned/{track}/{source}/{lang}.txt",
+        report="resources/cleaned/{track}/{source}/{lang}.clean.json",
+    params:
+        spec=PLAN.spec_of("clean_text"),
+    log:
+        f"{RESULTS}/logs/{{track}}/clean_text_{{source}}_{{lang}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{track}}/clean_text_{{source}}_{{lang}}.tsv"
+    shell:
+        "minilm-repro clean-text --spec {params.spec:q} > {log} 2>&1"
+
+
 rule prepare_corpus:
     input:
         unpack(PLAN.inputs_of("prepare_corpus")),
