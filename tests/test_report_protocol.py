@@ -289,7 +289,8 @@ def test_results_page_from_a_results_tree(profile, records, tmp_path):
     assert f"`{commit}`" in page and tracking.device_name() in page and "cpu:timer x2" in page
     assert commit != "unknown" and "unknown" not in page
     headings = [line for line in page.splitlines() if line.startswith("### ")]
-    assert headings[:2] == ["### mono: GLUE dev and SQuAD 2.0 dev", "### mono: student sizes, with and without teacher assistant"]
+    assert headings[:3] == ["### mono: the paper's findings, measured", "### mono: GLUE dev and SQuAD 2.0 dev",
+                            "### mono: student sizes, with and without teacher assistant"]
     assert "### multi: XNLI zero-shot test accuracy" in headings
     assert "Δ L6xH384-attn − L6xH384-noTA" in page and "95% paired-bootstrap interval" in page
     assert "not written: `multi_glue_squad`" in page and "metrics file's modification time" in page
@@ -345,3 +346,21 @@ def test_speed_table_beside_the_papers_table_4(tables):
     assert row["Speed-up"] == f"{entry.speedup:.1f}x" and row["#Params (M)"] == f"{entry.params_millions:g}"
     assert not [i for i in speed.text.index if i.startswith("Δ")]  # other hardware: shown, not compared
     assert "compare the speed-ups, not the seconds" in speed.notes[0]
+
+
+def test_findings_table_one_row_per_claim_with_paper_delta_interval_and_verdict(tables):
+    f = tables["mono_findings"].text
+    # the ablation claims pair the plain MiniLM student of their shape with its variant
+    row = f.loc["attention + value relation > attention only"]
+    assert row["Ours: A − B"] == "L6xH384-noTA − L6xH384-attn" and row["Paper (rows)"] == "Table 5, L6xH384"
+    assert row["Paper Δ"].startswith("SQuAD2 +1.4, MNLI-m +1.3, SST-2 +1.1")  # 72.4-71.0, 82.2-80.9, 91.0-89.9
+    assert row["Mean over tasks"].endswith("*") and row["Verdict"] == "agrees"  # skill 0.75 vs 0.60
+    assert f.loc["MiniLM > same-shape scratch MLM", "Ours: A − B"] == "L6xH768 − scratch"
+    assert f.loc["MiniLM > same-shape scratch MLM", "Paper (rows)"].endswith("†")  # BERT_SMALL: recalled
+    # claims without a pair say why, MLM-KD included (no teacher MLM head in the runs that lack it)
+    assert f.loc["MiniLM > MLM-KD", "Verdict"].startswith("not run: MLM-KD needs the teacher's masked-LM head")
+    assert f.loc["MiniLM > TinyBERT-style layer-to-layer", "Verdict"].startswith("no TinyBERT-style student")
+    # verdicts are one of the four words, computed from the interval of the mean
+    for claim in ("value relation > Value-MSE", "last layer > layer to layer", "w/ TA > direct, smallest student"):
+        assert f.loc[claim, "Verdict"] in ("agrees", "opposite", "not distinguishable")
+        assert "[" in f.loc[claim, "Mean over tasks"]

@@ -1,5 +1,7 @@
 """The table kinds, per track (cells in percent; the paper's metric for each column):
 
+* ``<track>_findings``: one row per comparative claim of the paper, its Δ beside ours and a verdict
+  (:mod:`minilm_repro.report.findings`)
 * ``<track>_glue_squad``: SQuAD 2.0 F1, MNLI-m, SST-2, QNLI, CoLA (Matthews), RTE, MRPC and QQP
   (accuracy, as the paper), their average; MNLI-mm, MRPC/QQP F1, STS-B (Pearson) and SQuAD 2.0's
   F1 on the answerable questions after it, outside it (not in the paper's table)
@@ -29,6 +31,7 @@ from minilm_repro.report.assemble import (
 )
 from minilm_repro.report.collect import MAJORITY
 from minilm_repro.report.comparable import LAST, PLAIN
+from minilm_repro.report.findings import findings_table
 from minilm_repro.report.selection import MULTI_TASKS, cell_stats
 
 GLUE_COLUMNS = {  # (task, split, metric) -> column
@@ -259,7 +262,8 @@ def speed_table(ctx: TrackContext) -> Table | None:
     return Table(f"{ctx.track}_speed", f"{ctx.track}: parameters and inference speed", text, seconds, [SPEED_NOTE])
 
 
-TABLE_BUILDERS = {
+TABLE_BUILDERS = {  # the page's order within a track: the findings first, the table a reviewer reads first
+    "findings": (findings_table, "no MiniLM student with GLUE fine-tuning results in this track"),
     "glue_squad": (glue_squad_table, "no GLUE or SQuAD 2.0 fine-tuning in this track"),
     "sizes": (sizes_table, "no distilled student with fine-tuning results in this track"),
     "ablation": (ablation_table, ("no two distilled students of one shape and teacher that differ in `relations` "
