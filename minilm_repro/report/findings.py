@@ -183,14 +183,14 @@ def findings_table(ctx: TrackContext) -> Table | None:
                             "ours_mean": avg.delta if avg else None})
     text = pd.DataFrame(out).set_index("Claim").fillna("")
     notes = [
-        "One row per comparative claim of the paper. Paper Δ: its rows of the nearest depth (Tables 3, 5-7: H384 "
-        "students; Table 2: 6x768), per task it reports and their mean; † marks figures recalled, not verified.",
-        "Ours: A − B per GLUE dev column (the paper's metric: CoLA MCC, accuracy, STS-B Pearson) and on their mean: "
-        "the seeds' mean difference with the 95% paired-bootstrap interval over the examples, pooled over the seeds "
-        "both have; * marks an interval that excludes 0.",
-        "Verdict, on the mean over tasks: agrees (the interval excludes 0 on the paper's side), opposite (excludes 0 on "
-        "the other side), not distinguishable (contains 0). Our students are far smaller and less trained than the "
-        "paper's: a verdict is about this profile, not a test of the paper.",
+        ("One row per comparative claim of the paper. Paper Δ: its rows of the nearest depth (Tables 3, 5-7: H384 "
+         "students; Table 2: 6x768), per task it reports and their mean; † marks figures recalled, not verified."),
+        ("Ours: A − B per GLUE dev column (the paper's metric: CoLA MCC, accuracy, STS-B Pearson) and on their mean: "
+         "the seeds' mean difference with the 95% paired-bootstrap interval over the examples, pooled over the seeds "
+         "both have; * marks an interval that excludes 0."),
+        ("Verdict, on the mean over tasks: agrees (the interval excludes 0 on the paper's side), opposite (excludes 0 "
+         "on the other side), not distinguishable (contains 0). Our students are far smaller and less trained than "
+         "the paper's: a verdict is about this profile, not a test of the paper."),
     ]
     mean_frame = pd.DataFrame(figures).set_index("claim") if figures else pd.DataFrame()
     return Table(f"{ctx.track}_findings", f"{ctx.track}: the paper's findings, measured", text, mean_frame, notes)
