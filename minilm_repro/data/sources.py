@@ -81,9 +81,27 @@ def _model_dir_from(source: Path, out_dir, card: dict, tokenizer: dict | None, r
     from transformers import AutoConfig
 
     tokenizer_matches(AutoConfig.from_pretrained(str(tmp)), load_tokenizer(tmp), card["source"])
+    license_ = _card_license(source)
+    if license_:
+        card["license"] = license_
     write_card(tmp, card)
     replace_dir(tmp, out_dir)
     return {**describe_model(str(out_dir)), **record}
+
+
+def _card_license(source: Path) -> str | None:
+    """The license the source's own card states (README.md or MODEL_CARD.md front matter), else None."""
+    from huggingface_hub import ModelCard
+
+    for name in ("README.md", "MODEL_CARD.md"):
+        if (source / name).is_file():
+            try:
+                found = ModelCard.load(source / name).data.license
+            except (ValueError, OSError):
+                continue
+            if found:
+                return str(found)
+    return None
 
 
 TOKENIZER_FILES = ("tokenizer*", "vocab.*", "merges.txt", "special_tokens_map.json", "added_tokens.json", "*.model")

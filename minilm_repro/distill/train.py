@@ -13,7 +13,7 @@ import dataclasses
 
 from minilm_repro.config import ConfigError, parse_stage_config
 from minilm_repro.distill.methods import METHODS, check_options  # noqa: F401 (METHODS: this module's API)
-from minilm_repro.jobs.model_io import load_tokenizer
+from minilm_repro.jobs.model_io import hub_id_of, load_tokenizer
 from minilm_repro.jobs.phases import phase
 from minilm_repro.jobs.stage import tracked_job
 from minilm_repro.jobs.trainer_setup import OptimConfig, training_arguments
@@ -157,6 +157,8 @@ def distill(cfg: DistillConfig, teacher_dir: str, corpus_dir: str, out_dir: str,
             "steps": steps, "global_batch": optim.batch_size, "lr": optim.lr, "corpus": str(corpus_dir),
             "layers": student.config.num_hidden_layers, "hidden": student.config.hidden_size,
             "heads": student.config.num_attention_heads, "precision": run.precision, **setup.card}
+    if hub_id_of(teacher_dir):
+        card["base_model"] = hub_id_of(teacher_dir)
     save_final(trainer, loss_module.student, tokenizer, out_dir, card)
     return metrics
 

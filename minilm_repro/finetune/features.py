@@ -31,6 +31,9 @@ class FeaturesConfig:
     # a smaller training set: this many examples, drawn with a fixed seed (the real-data CPU profile;
     # None = every training example, the paper's protocol); stated in the manifest
     max_train_examples: int | None = None
+    # MLQA: "mlqa" trains on MLQA's own train split of the train language (a local dev set split by
+    # document) instead of SQuAD 1.1 (None, the paper's protocol)
+    train_task: str | None = None
 
 
 def eval_dir_name(ref: DataRef) -> str:
@@ -50,10 +53,10 @@ def _classification(ds, tokenizer, task: str, max_length: int, num_proc):
 
 
 def tokenize_task(cfg: FeaturesConfig, tokenizer, tasks_root: str | Path, out_dir: str | Path) -> dict:
-    from minilm_repro.data.layout import load_split
+    from minilm_repro.data.layout import load_split, split_path
     from minilm_repro.finetune import qa_processing as qa
 
-    plan = task_plan(cfg.task, cfg.languages, cfg.train_language, cfg.cross_language)
+    plan = task_plan(cfg.task, cfg.languages, cfg.train_language, cfg.cross_language, cfg.train_task)
     out_dir = Path(out_dir)
     num_proc = cfg.num_proc if cfg.num_proc > 1 else None
     manifest = {"task": cfg.task, "max_length": cfg.max_length, "doc_stride": cfg.doc_stride,
@@ -73,6 +76,10 @@ def tokenize_task(cfg: FeaturesConfig, tokenizer, tasks_root: str | Path, out_di
     train.save_to_disk(str(out_dir / "train"))
     manifest["train_examples"], manifest["train_features"] = len(train_raw), len(train)
     for ref in plan.evals:
+        if ref.split == "test" and not split_path(tasks_root, ref.task, ref.config, ref.split).is_file():
+            # a local source without a test set (its dev set split into train and validation): stated, not scored
+            manifest.setdefault("missing_evals", []).append(eval_dir_name(ref))
+            continue
         raw = load_split(tasks_root, ref.task, ref.config, ref.split)
         if is_qa(cfg.task):
             feats = raw.map(qa.prepare_eval_features, batched=True, remove_columns=raw.column_names,

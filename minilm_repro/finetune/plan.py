@@ -45,7 +45,11 @@ class TaskPlan:
     select_on: tuple[DataRef, ...]  # dev sets whose mean primary metric picks the grid point
 
 
-def task_plan(task: str, languages: list[str], train_language: str, cross_language: bool = False) -> TaskPlan:
+def task_plan(task: str, languages: list[str], train_language: str, cross_language: bool = False,
+              train_task: str | None = None) -> TaskPlan:
+    """``train_task`` ("mlqa"): MLQA trains on its own train split of ``train_language`` instead of SQuAD 1.1."""
+    if train_task not in (None, "mlqa") or (train_task and task != "mlqa"):
+        raise ValueError(f"{task}: train_task {train_task!r} is not a training source of it (mlqa: 'mlqa' or none)")
     check_task(task)
     if task in GLUE_TASKS or task in ("squad_v2", "squad"):
         dev = tuple(DataRef(task, "default", s) for s in DEV_SPLITS.get(task, ("validation",)))
@@ -61,5 +65,7 @@ def task_plan(task: str, languages: list[str], train_language: str, cross_langua
         evals = tuple(DataRef("mlqa", f"{c}.{q}", s, c if c == q else f"{c}.{q}")
                       for s in ("validation", "test") for c, q in pairs)
         select = tuple(e for e in evals if e.split == "validation" and e.config == f"{train_language}.{train_language}")
-        return TaskPlan(task, DataRef("squad", "default", "train", train_language), evals, select)
+        train = DataRef("mlqa", f"{train_language}.{train_language}", "train", train_language) if train_task else \
+            DataRef("squad", "default", "train", train_language)
+        return TaskPlan(task, train, evals, select)
     raise ValueError(f"no fine-tuning protocol for task {task!r}")

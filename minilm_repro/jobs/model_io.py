@@ -19,12 +19,22 @@ def save_model_dir(model, tokenizer, out_dir: str | Path, card: dict) -> None:
 
 
 def write_card(model_dir: str | Path, card: dict, name: str | None = None) -> None:
-    """The model card of a model directory: ``README.md`` for people, ``minilm_repro.json`` for code."""
+    """The model card of a model directory: ``README.md`` in the Hub's format (:mod:`minilm_repro.jobs.model_card`)
+    for people and the Hub, ``minilm_repro.json`` (every setting) for code."""
+    from minilm_repro.jobs.model_card import card_text
+
     model_dir = Path(model_dir)
-    lines = [f"# {card.get('name', name or model_dir.name)}", "", "Produced by minilm-repro.", ""]
-    lines += [f"- **{k}**: {v}" for k, v in card.items()]
-    (model_dir / "README.md").write_text("\n".join(lines) + "\n")
+    (model_dir / "README.md").write_text(card_text({"name": name or model_dir.name, **card}))
     write_json(model_dir / "minilm_repro.json", card)
+
+
+def hub_id_of(model_dir: str | Path) -> str | None:
+    """The hub id a model directory of this pipeline was fetched from (its card's ``source``), else None."""
+    import json
+
+    path = Path(model_dir) / "minilm_repro.json"
+    source = json.loads(path.read_text()).get("source", "") if path.is_file() else ""
+    return source.removeprefix("hub ").split("@")[0] if source.startswith("hub ") else None
 
 
 def load_tokenizer(path: str | Path):

@@ -65,7 +65,8 @@ def check_tasks_root(plan) -> None:
         return
     sources = plan.config.get("task_sources", {})
     tasks = {t for track in plan.tracks for t in plan.track(track)["finetune"]["tasks"]}
-    needed = sorted({n for t in tasks for n in ({"mlqa": ["mlqa", "squad"]}.get(t, [t]))})
+    needed = sorted({n for t in tasks for n in (["mlqa"] if t == "mlqa" and plan.ft_settings(t).get("train_task")
+                                                else {"mlqa": ["mlqa", "squad"]}.get(t, [t]))})
     for task in needed:
         if task not in sources and not (Path(plan.tasks_root) / task).is_dir():
             raise ConfigError(f"tasks_root {plan.tasks_root} has no task {task!r} ({Path(plan.tasks_root) / task} is "

@@ -267,7 +267,7 @@ def train_examples(plan, t: str, task: str) -> tuple[int, str]:
     if manifest.is_file():
         return json.loads(manifest.read_text())["train_features"], f"features on disk ({manifest})"
     fs = parse_stage_config(FeaturesConfig, plan.features_settings(task), f"features of {task}")
-    ref = task_plan(task, fs.languages, fs.train_language, fs.cross_language).train
+    ref = task_plan(task, fs.languages, fs.train_language, fs.cross_language, fs.train_task).train
     split = Path(plan.tasks_root) / ref.task / ref.config / f"{ref.split}.parquet"  # data.layout.split_path
     if split.is_file():
         import pyarrow.parquet as pq

@@ -27,7 +27,7 @@ WORK = "work"  # checkpoints: not Snakemake outputs, so a killed job resumes
 BENCHMARK_DIR = f"{RESULTS}/benchmark"
 GLUE = ("cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte")
 # fine-tuning settings that are the finetune stage's (the others are the features stage's, or the grid)
-FT_FEATURES_KEYS = ("languages", "max_length", "doc_stride", "max_train_examples")
+FT_FEATURES_KEYS = ("languages", "max_length", "doc_stride", "max_train_examples", "train_task")
 FT_GRID_KEYS = ("lr", "epochs", "seeds")
 
 
@@ -135,7 +135,7 @@ class Plan:
                "train_language": self.config["train_language"]}
         if "cross_language" in self.config["finetune"]:
             out["cross_language"] = self.config["finetune"]["cross_language"]
-        out.update({k: s[k] for k in ("max_length", "doc_stride", "max_train_examples") if k in s})
+        out.update({k: s[k] for k in FT_FEATURES_KEYS if k in s and k != "languages"})
         out.setdefault("max_length", _default(FeaturesConfig, "max_length"))
         return out
 

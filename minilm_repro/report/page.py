@@ -114,6 +114,29 @@ def task_data_section(tasks_root: Path) -> list[str]:
              "validation side are not comparable with the official dev set's.")]
 
 
+GENERATED = (
+    "This run is on the **generated benchmark** (`results/benchmark/`: the suite's own synthetic languages, "
+    "lexicons and tasks shaped like GLUE, SQuAD 2.0, XNLI and MLQA) with tiny models trained for minutes. It "
+    "exercises every code path of the pipeline; its scores and orderings are **no evidence** about MiniLM or any "
+    "other method. Measured results on real data: `docs/results/real-cpu.md` (2-core CPU); no GPU page yet "
+    "(`docs/results/`).")
+
+
+def generated_caveat(tables_dir: Path) -> list[str]:
+    """The default page's first section: what it is, and each student − scratch line with its interval."""
+    import pandas as pd
+
+    lines = [GENERATED, ""]
+    for csv in sorted(p for p in Path(tables_dir).glob("*_*.csv") if not p.stem.endswith("_models")):
+        table = pd.read_csv(csv, index_col=0)
+        column = "Avg" if "Avg" in table.columns else None
+        for row in [r for r in table.index if str(r).startswith("Δ ") and str(r).endswith(" − scratch")]:
+            if column and isinstance(table.loc[row, column], str):
+                lines.append(f"- `{csv.stem}`: {row[2:]} on the average, {table.loc[row, column]} (95% paired-bootstrap "
+                             "interval; * excludes 0): on this generated benchmark, no evidence either way.")
+    return lines
+
+
 def _table_order(name: str) -> tuple:
     """Per track, the tables in the order the layouts define them (GLUE first, speed last)."""
     from minilm_repro.report.layouts import TABLE_BUILDERS
@@ -135,9 +158,11 @@ def write_page(results, out, tables_dir=None, command: str = "", tasks_root=None
         raise FileNotFoundError(f"{checks_path} does not exist: build the tables first "
                                 f"(snakemake ... {checks_path} or `minilm-repro report --out {tables_dir}`)")
     checks = json.loads(checks_path.read_text())
-    lines = [f"# Results: profile `{checks['profile']}`", "",
-             f"Made by `{command}` from `{results}`.", "", "## Runs", "", *runs_section(run_records(results)),
-             "", "## Checks", "", *checks_section(checks), ""]
+    generated = tasks_root is not None and (Path(tasks_root).parent / "benchmark.json").is_file()
+    lines = [f"# Results: profile `{checks['profile']}`", "", f"Made by `{command}` from `{results}`.", ""]
+    if generated:
+        lines += ["## What this page shows", "", *generated_caveat(tables_dir), ""]
+    lines += ["## Runs", "", *runs_section(run_records(results)), "", "## Checks", "", *checks_section(checks), ""]
     if tasks_root is not None:
         lines += ["## Task data", "", *task_data_section(Path(tasks_root)), ""]
     if budget:
@@ -146,6 +171,9 @@ def write_page(results, out, tables_dir=None, command: str = "", tasks_root=None
         lines += ["## Budget: distilled student − same-shape scratch model, against the pretraining budget", "",
                   *budget_section([results, *budget]), ""]
     lines += ["## Tables", ""]
+    if generated:
+        lines += [("The paper's rows below show the tables' layout; they are not comparable with the toy rows of "
+                   "this generated benchmark."), ""]
     for name in sorted(checks["tables"], key=_table_order):
         path = tables_dir / f"{name}.md"
         if not path.is_file():
