@@ -16,8 +16,9 @@ paper configs so that their settings are stated once:
 * ``paper``: Appendix B, each task's settings and grid as ``paper-mono.yaml`` (GLUE, SQuAD 2.0) and
   ``paper-multilingual.yaml`` (XNLI, MLQA) hold them;
 * ``quick``: the same settings at one grid point (the grid's middle learning rate), at most
-  ``QUICK_EPOCHS`` epochs and ``QUICK_TRAIN_EXAMPLES`` training examples: a sanity check in
-  minutes, labelled ``quick`` in the profile name and every output.
+  ``QUICK_EPOCHS`` epochs and ``QUICK_TRAIN_EXAMPLES`` training examples, micro-batches of at most
+  ``QUICK_DEVICE_BATCH`` (gradient accumulation keeps the global batch): a sanity check in minutes,
+  labelled ``quick`` in the profile name and every output.
 
 Task data: the paper configs' hub sources, or with ``data_dir`` the local files of a folder laid out
 like ``../shared/realdata`` (``glue_data/<Task>``, ``squad2``, ``xnli``, ``mlqa``); a local task
@@ -46,6 +47,7 @@ TASKS = (*GLUE_DIRS, "squad_v2", "xnli", "mlqa")
 TASK_LANGUAGES = {"xnli": ("en", "fr", "es", "de", "el", "bg", "ru", "tr", "ar", "vi", "th", "zh", "hi", "sw", "ur"),
                   "mlqa": ("en", "es", "de", "ar", "hi", "vi", "zh")}
 QUICK_EPOCHS, QUICK_TRAIN_EXAMPLES = 2, 1000
+QUICK_DEVICE_BATCH = 8  # micro-batches (the global batch stays the paper's): 512-token QA fits a laptop's memory
 SPLIT_DEV = 0.3
 PROTOCOLS = ("paper", "quick")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -215,7 +217,8 @@ def compare_config(checkpoints: list[Checkpoint], tasks: list[str], *, protocol:
         if protocol == "quick":
             grid = sorted(settings["lr"])
             settings.update(lr=[grid[len(grid) // 2]], epochs=[min(min(settings["epochs"]), QUICK_EPOCHS)],
-                            max_train_examples=QUICK_TRAIN_EXAMPLES, save_steps=100000)
+                            max_train_examples=QUICK_TRAIN_EXAMPLES, save_steps=100000,
+                            max_device_batch=min(settings.get("max_device_batch", QUICK_DEVICE_BATCH), QUICK_DEVICE_BATCH))
             settings.pop("checkpoint", None)  # best-dev checkpoints: the paper's protocol only
         if seeds:
             settings["seeds"] = list(seeds)
