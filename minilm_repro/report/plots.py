@@ -5,7 +5,8 @@ latency (the Pareto view), XNLI / MLQA per language for each model, and training
   ``<track>_models`` table (mean over its task columns, percent); the line joins the models no
   other model beats with fewer parameters (resp. lower latency).
 * ``<track>_xnli_per_language`` / ``<track>_mlqa_per_language``: test accuracy / F1 per
-  language, one bar per model, error bars = std over seeds.
+  language (the dev set where a local source has no test set), one bar per model, error bars = std
+  over seeds.
 * ``loss_curves``: per track, the MLM loss of pretrained models and the distillation loss
   (total solid, its relation parts dashed) of distilled ones, against the training step.
 """
@@ -100,8 +101,10 @@ def pareto(scores: pd.DataFrame, out_dir: Path) -> list[Path]:
 def per_language(frames: Frames, track: str, task: str, out_dir: Path) -> list[Path]:
     metric = "accuracy" if task == "xnli" else "f1"
     df = frames.finetune
-    sub = df[(df.track == track) & (df.task == task) & (df.split == "test") & (df.metric == metric)
-             & (df.model != MAJORITY)]
+    ours = df[(df.track == track) & (df.task == task) & (df.metric == metric) & (df.model != MAJORITY)]
+    # the test set; the dev set where a source has none (a local dev set split into train and validation)
+    split = "test" if (ours.split == "test").any() else "validation"
+    sub = ours[ours.split == split]
     if sub.empty:
         return []
     stats = cell_stats(sub, lambda r: r.language)
@@ -113,7 +116,7 @@ def per_language(frames: Frames, track: str, task: str, out_dir: Path) -> list[P
     fig, ax = plt.subplots(figsize=(max(5.0, 0.5 * len(means) * len(models)), 3.5))
     means.plot.bar(ax=ax, yerr=stds, capsize=2, rot=0)
     ax.set_xlabel("language")
-    ax.set_ylabel(f"{task.upper()} test {metric} (%)")
+    ax.set_ylabel(f"{task.upper()} {split} {metric} (%)")
     ax.set_title(f"{track}: {task.upper()} per language")
     ax.legend(fontsize=7)
     return _save(fig, out_dir, f"{track}_{task}_per_language")
