@@ -122,7 +122,7 @@ def _config_error(tmp_path, change) -> str:
 
 def test_misspelt_config_key(tmp_path):
     allowed = ("answer_languages, batch_size, bf16, checkpoint, doc_stride, epochs, freeze_embeddings, languages, "
-               "logging_steps, lr, max_answer_length, max_device_batch, max_length, max_train_examples, n_best, save_steps, seeds, "
+               "logging_steps, lr, max_answer_length, max_device_batch, max_length, max_train_examples, n_best, save_steps, seeds, train_task, "
                "warmup_ratio, warmup_steps, weight_decay")
     assert _config_error(tmp_path, lambda c: c["finetune"]["tasks"]["mnli"].update(lerning_rate=[1e-3])) == \
         f"unknown key 'finetune.tasks.mnli.lerning_rate' (allowed here: {allowed})"
