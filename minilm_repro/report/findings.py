@@ -181,7 +181,7 @@ def findings_table(ctx: TrackContext) -> Table | None:
             out.append(row)
             figures.append({"claim": claim.claim, "a": a, "b": b, "paper_mean": paper_mean,
                             "ours_mean": avg.delta if avg else None})
-    text = pd.DataFrame(out).set_index("Claim").fillna("")
+    text = pd.DataFrame(out, dtype=object).set_index("Claim").fillna("")
     notes = [
         ("One row per comparative claim of the paper. Paper Δ: its rows of the nearest depth (Tables 3, 5-7: H384 "
          "students; Table 2: 6x768), per task it reports and their mean; † marks figures recalled, not verified."),
