@@ -58,17 +58,16 @@ def _run(spec: dict, run_dir: Path, scratch: Path, env: dict) -> dict:
     return {"job": spec["id"], "stage": spec["stage"], "total": total, "seconds": seconds}
 
 
-def _spec_rules(repo: Path) -> set[str]:
-    """The rules whose command takes a job spec (``--spec``): the ones this benchmark can run alone."""
-    import re
+def _runs_from_spec(stage: str) -> bool:
+    """Whether ``minilm-repro <stage> --spec`` runs one job alone (a command built by ``job_main``)."""
+    import importlib
 
-    rules = set()
-    for smk in (repo / "workflow" / "rules").glob("*.smk"):
-        for block in re.split(r"^(?=\s*rule \w+:)", smk.read_text(), flags=re.M):
-            m = re.match(r"\s*rule (\w+):", block)
-            if m and "--spec" in block:
-                rules.add(m.group(1))
-    return rules
+    from minilm_repro.cli import command_names
+
+    if stage not in command_names():
+        return False
+    module = importlib.import_module(f"minilm_repro.commands.{stage.replace('-', '_')}")
+    return getattr(module.main, "job_stage", None) == stage
 
 
 def _hardware() -> dict:
@@ -108,10 +107,9 @@ def main(argv=None) -> int:
         jobs = [plan.jobs[j] for j in args.jobs]
     else:
         first: dict = {}
-        runnable = _spec_rules(Path(__file__).resolve().parents[1])
         for job in plan.jobs.values():
-            if job.rule in runnable:
-                first.setdefault(job.stage, job)
+            if job.stage not in first and _runs_from_spec(job.stage):
+                first[job.stage] = job
         jobs = list(first.values())
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-phases-") as tmp:

@@ -607,9 +607,9 @@ def test_corrupt_mlflow_store(tmp_path, monkeypatch):
     db = tmp_path / "mlflow.db"
     db.write_bytes(os.urandom(4096))
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
-    with pytest.raises(tracking.TrackingStoreError) as err:
-        with tracking.job_run("faults", "job", {"stage": "pretrain"}, {"lr": 1e-3}):
-            pytest.fail("the job ran on a corrupt store")
+    with pytest.raises(tracking.TrackingStoreError) as err, \
+            tracking.job_run("faults", "job", {"stage": "pretrain"}, {"lr": 1e-3}):
+        pytest.fail("the job ran on a corrupt store")
     assert message(err) == (f"MLflow store sqlite:///{db} is corrupt (file is not a database): "
                             f"move {db} aside (or restore it from a backup) to start a new store, or set "
                             "MLFLOW_TRACKING_URI to another store")

@@ -117,10 +117,10 @@ def profile_logs(tmp_path_factory):
         tracking.init_experiment(PROFILE)
         paths = log_fake_profile(root)
         # a failed attempt and a rerun of one job: the latest finished run is what its metrics file holds
-        with pytest.raises(RuntimeError):
-            with tracking.job_run(PROFILE, "killed", {"stage": "finetune", "track": "mono", "model": "ext",
-                                                      "task": "squad_v2", "grid_point": "lr4e-05_ep4", "seed": 1}, {}):
-                raise RuntimeError("node lost")
+        tags = {"stage": "finetune", "track": "mono", "model": "ext", "task": "squad_v2", "grid_point": "lr4e-05_ep4",
+                "seed": 1}
+        with pytest.raises(RuntimeError), tracking.job_run(PROFILE, "killed", tags, {}):
+            raise RuntimeError("node lost")
         rerun = json.loads((root / "mono/finetune/ext/squad_v2/lr4e-05_ep4/seed1.json").read_text())
         rerun["evals"]["default__validation"]["scores"]["f1"] = 57.25
         tags = {k: rerun["tags"][k] for k in ("track", "model", "task", "grid_point", "seed")}

@@ -83,9 +83,8 @@ def test_failed_job_is_marked_failed():
     import mlflow
 
     tracking.init_experiment("fail")
-    with pytest.raises(RuntimeError):
-        with tracking.job_run("fail", "boom", {"model": "x"}, {"a": 1}):
-            raise RuntimeError("training diverged")
+    with pytest.raises(RuntimeError), tracking.job_run("fail", "boom", {"model": "x"}, {"a": 1}):
+        raise RuntimeError("training diverged")
     mlflow.set_tracking_uri(tracking.tracking_uri())
     runs = mlflow.search_runs(experiment_names=[tracking.experiment_name("fail")])
     assert list(runs["status"]) == ["FAILED"]
@@ -110,10 +109,9 @@ def test_an_interrupted_job_continues_its_run(tmp_path):
     script.write_text(KILLED)
     assert subprocess.run([sys.executable, str(script)], capture_output=True).returncode == 9
     tags = {"stage": "distill", "model": "ta", "config_hash": "h1"}
-    with pytest.raises(RuntimeError):
-        with tracking.job_run("resume", "distill/ta", tags, {"a": 1}) as job:
-            job.log_metrics({"loss": 2.0}, step=2)
-            raise RuntimeError("node lost")
+    with pytest.raises(RuntimeError), tracking.job_run("resume", "distill/ta", tags, {"a": 1}) as job:
+        job.log_metrics({"loss": 2.0}, step=2)
+        raise RuntimeError("node lost")
     with tracking.job_run("resume", "distill/ta", tags, {"a": 1}) as job:
         job.log_metrics({"loss": 1.0}, step=3)
     with tracking.job_run("resume", "distill/ta", {**tags, "config_hash": "h2"}, {"a": 2}):

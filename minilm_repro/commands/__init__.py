@@ -83,6 +83,7 @@ def job_main(stage: str, run: Callable[[JobSpec], int | None]) -> Callable[[list
         finally:
             phases.write_if_asked()
 
+    main.job_stage = stage  # runs one job from its spec alone (benchmarks/bench_job_phases.py)
     return main
 
 
